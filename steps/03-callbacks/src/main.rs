@@ -1,0 +1,27 @@
+//! The talk's first loop: two callbacks, run in the order they were scheduled.
+//!
+//! `cargo run -p step3-callbacks` prints `foo` then `bar`; add `-- --debug` to see each
+//! handle as the loop runs it.
+
+use step3_callbacks::EventLoop;
+
+fn foo() {
+    println!("foo");
+}
+
+fn bar() {
+    println!("bar");
+}
+
+fn main() {
+    let event_loop = EventLoop::new();
+    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+
+    event_loop.call_soon(foo);
+    event_loop.call_soon(bar);
+    // Without this the loop would spin forever on an empty queue, as the talk's loop does.
+    let stopper = event_loop.clone();
+    event_loop.call_soon(move || stopper.stop());
+
+    event_loop.run_forever();
+}

@@ -1,0 +1,23 @@
+//! The talk's timers: "Hello" now, "World" after a delay.
+//!
+//! `cargo run -p step4-timers` prints `Hello`, then `World` a second later; add `-- --debug`
+//! to see each handle as the loop runs it. While it waits, the loop sleeps: the process uses
+//! almost no CPU time.
+
+use std::time::Duration;
+
+use step4_timers::EventLoop;
+
+fn main() {
+    let event_loop = EventLoop::new();
+    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+
+    event_loop.call_soon(|| println!("Hello"));
+    let stopper = event_loop.clone();
+    event_loop.call_later(Duration::from_secs(1), move || {
+        println!("World");
+        stopper.stop();
+    });
+
+    event_loop.run_forever();
+}

@@ -1,0 +1,137 @@
+//! Many descriptors at once, and the one `select` cannot hold. These open hundreds of
+//! descriptors, so they live in a test binary of their own: other tests in the same process
+//! could otherwise be pushed past `FD_SETSIZE` by them.
+
+use std::fs::File;
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::select::FD_SETSIZE;
+
+/// Opens files until one is numbered `FD_SETSIZE` or more, raising the soft limit on open
+/// files first when it would not allow it. Returns every file opened, the last one beyond.
+fn open_beyond_fd_setsize() -> Vec<File> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    let wanted = (FD_SETSIZE as u64 + 64).min(hard);
+    if soft < wanted {
+        setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).unwrap();
+    }
+    let mut files = Vec::new();
+    loop {
+        let file = File::open("/dev/null").unwrap();
+        let beyond = std::os::fd::AsRawFd::as_raw_fd(&file) as usize >= FD_SETSIZE;
+        files.push(file);
+        if beyond {
+            return files;
+        }
+    }
+}
+
+macro_rules! descriptor_tests {
+    ($step:ident) => {
+        mod $step {
+            use std::cell::{Cell, RefCell};
+            use std::io::{ErrorKind, Read, Write};
+            use std::os::unix::net::UnixStream;
+            use std::rc::Rc;
+
+            use ::$step::EventLoop;
+
+            #[test]
+            fn a_descriptor_beyond_fd_setsize_is_refused_at_registration() {
+                let mut files = super::open_beyond_fd_setsize();
+                let event_loop = EventLoop::new();
+                let beyond = Rc::new(files.pop().unwrap());
+                drop(files);
+                let error = event_loop.add_reader(beyond.clone(), || {}).unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::InvalidInput);
+                assert!(error.to_string().contains("select"), "{error}");
+                assert!(event_loop.add_writer(beyond.clone(), || {}).is_err());
+                assert!(!event_loop.remove_reader(&beyond), "nothing was registered");
+                // The loop still works.
+                let stopper = event_loop.clone();
+                event_loop.call_soon(move || stopper.stop());
+                event_loop.run_forever();
+            }
+
+            /// Hundreds of socket pairs echo through one loop: every client writes its
+            /// message when its socket is writable, an echo reader on the other end sends each
+            /// chunk back, and the client reads until it has the whole message back.
+            #[test]
+            fn hundreds_of_socket_pairs_echo_every_byte_through_one_loop() {
+                const PAIRS: usize = 200;
+                let event_loop = EventLoop::new();
+                let finished = Rc::new(Cell::new(0));
+                let received = Rc::new(RefCell::new(vec![Vec::new(); PAIRS]));
+                let mut expected = Vec::new();
+                for i in 0..PAIRS {
+                    let (client, server) = UnixStream::pair().unwrap();
+                    client.set_nonblocking(true).unwrap();
+                    server.set_nonblocking(true).unwrap();
+                    let (client, server) = (Rc::new(client), Rc::new(server));
+                    let message = format!("message {i} ").repeat(200 + i).into_bytes();
+                    expected.push(message.clone());
+
+                    let (lp, s) = (event_loop.clone(), server.clone());
+                    event_loop
+                        .add_reader(server.clone(), move || {
+                            let mut chunk = [0; 1024];
+                            match (&*s).read(&mut chunk) {
+                                Ok(0) => {
+                                    lp.remove_reader(&s);
+                                }
+                                Ok(n) => (&*s).write_all(&chunk[..n]).unwrap(),
+                                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                                Err(e) => panic!("echo read failed: {e}"),
+                            }
+                        })
+                        .unwrap();
+
+                    let unsent = RefCell::new(message);
+                    let (lp, c) = (event_loop.clone(), client.clone());
+                    event_loop
+                        .add_writer(client.clone(), move || {
+                            let mut unsent = unsent.borrow_mut();
+                            match (&*c).write(&unsent) {
+                                Ok(n) => drop(unsent.drain(..n)),
+                                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                                Err(e) => panic!("client write failed: {e}"),
+                            }
+                            if unsent.is_empty() {
+                                lp.remove_writer(&c);
+                            }
+                        })
+                        .unwrap();
+
+                    let want = expected[i].len();
+                    let (lp, c, got, done) = (
+                        event_loop.clone(),
+                        client.clone(),
+                        received.clone(),
+                        finished.clone(),
+                    );
+                    event_loop
+                        .add_reader(client.clone(), move || {
+                            let mut chunk = [0; 4096];
+                            match (&*c).read(&mut chunk) {
+                                Ok(n) => got.borrow_mut()[i].extend_from_slice(&chunk[..n]),
+                                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                                Err(e) => panic!("client read failed: {e}"),
+                            }
+                            if got.borrow()[i].len() >= want {
+                                lp.remove_reader(&c);
+                                done.set(done.get() + 1);
+                                if done.get() == PAIRS {
+                                    lp.stop();
+                                }
+                            }
+                        })
+                        .unwrap();
+                }
+                event_loop.run_forever();
+                assert_eq!(*received.borrow(), expected);
+            }
+        }
+    };
+}
+
+descriptor_tests!(step6_select);
