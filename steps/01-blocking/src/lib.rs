@@ -22,7 +22,7 @@ use std::time::Duration;
 /// Without a limit, a client could make the proxy buffer headers until memory runs out.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// Headers about the client's connection to the proxy rather than about the request: they stay.
+/// Headers about the client's connection to the proxy, not about the request: never forwarded.
 const HOP_BY_HOP: [&str; 4] = [
     "Connection",
     "Proxy-Connection",
@@ -73,8 +73,8 @@ fn handle_and_report(client: TcpStream) {
 /// The origin is asked to close the connection when it is done (`Connection: close`), so the
 /// answer is simply everything it sends until it hangs up, copied byte for byte. A request the
 /// proxy cannot forward gets an HTTP error instead, which is then returned as an `Err`: `400` when
-/// it is malformed, `431` when its head is too large, `411` when its body has no Content-Length,
-/// `502` when the origin cannot be reached.
+/// it is malformed, `431` when its head is too large, `411` when its body is chunked instead of
+/// counted by a Content-Length, `502` when the origin cannot be reached.
 pub fn handle_connection(client: TcpStream) -> io::Result<()> {
     let mut from_client = BufReader::new(&client);
     let request = match read_head(&mut from_client).and_then(|lines| parse_request(&lines)) {

@@ -1,1 +1,616 @@
-//! Work in progress.
+//! # Step 6: I/O readiness with select
+//!
+//! Until now only a timer could bring the loop new work. Here the loop also watches file
+//! descriptors: [`EventLoop::add_reader`] and [`EventLoop::add_writer`] register a callback
+//! for "this socket (or pipe) can be read / written without blocking", and each iteration
+//! waits in one `select(2)` call for whichever comes first, a ready descriptor or the next
+//! timer. Sockets are non-blocking, so no call can stall the loop: a read that would block
+//! fails with `WouldBlock`, and we wait for readiness instead.
+//!
+//! The names are asyncio's on purpose: Python's `loop.call_soon(foo)` is
+//! `event_loop.call_soon(foo)` here (`loop` is a keyword in Rust).
+
+use std::any::type_name;
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::select::{FD_SETSIZE, FdSet, select};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, socket};
+use nix::sys::time::{TimeVal, TimeValLike};
+
+/// A handle to one single-threaded event loop.
+///
+/// Cloning it is cheap, and every clone drives the same loop: a callback captures a clone to
+/// schedule more work or to stop the loop.
+#[derive(Clone, Default)]
+pub struct EventLoop {
+    inner: Rc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Callbacks ready to run, oldest first (asyncio's `_ready`).
+    ready: RefCell<VecDeque<Handle>>,
+    /// Timers not yet due, earliest deadline on top (asyncio's `_scheduled`).
+    scheduled: RefCell<BinaryHeap<Timer>>,
+    /// How many timers were ever scheduled: the tie-breaker between equal deadlines.
+    sequence: Cell<u64>,
+    /// Descriptors watched for reading, and their callbacks (asyncio's selector map).
+    readers: RefCell<BTreeMap<RawFd, Watch>>,
+    /// Descriptors watched for writing, and their callbacks.
+    writers: RefCell<BTreeMap<RawFd, Watch>>,
+    /// Set by `stop`; `run_forever` returns when the current iteration ends.
+    stopping: Cell<bool>,
+    /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
+    debug: Cell<bool>,
+}
+
+impl EventLoop {
+    /// A new loop with nothing to do.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// When on, the loop prints `Running <Handle …>` before each callback, like the talk's loop.
+    pub fn set_debug(&self, enabled: bool) {
+        self.inner.debug.set(enabled);
+    }
+
+    /// Schedules `callback` to run on a later iteration of the loop, after every callback
+    /// scheduled before it.
+    pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
+        let handle = Handle::new(callback);
+        self.inner.ready.borrow_mut().push_back(handle.clone());
+        handle
+    }
+
+    /// The loop's clock: monotonic, so timers are not fooled when the wall clock is changed.
+    pub fn time(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Schedules `callback` to run once `when` has come. Timers due at the same instant run
+    /// in the order they were scheduled; a deadline in the past means the next iteration.
+    pub fn call_at(&self, when: Instant, callback: impl FnOnce() + 'static) -> TimerHandle {
+        let handle = Handle::new(callback);
+        let sequence = self.inner.sequence.get();
+        self.inner.sequence.set(sequence + 1);
+        self.inner.scheduled.borrow_mut().push(Timer {
+            when,
+            sequence,
+            handle: handle.clone(),
+        });
+        TimerHandle { handle, when }
+    }
+
+    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
+    pub fn call_later(&self, delay: Duration, callback: impl FnOnce() + 'static) -> TimerHandle {
+        self.call_at(self.time() + delay, callback)
+    }
+
+    /// Calls `callback` each time `source` can be read without blocking, until
+    /// [`remove_reader`](Self::remove_reader). Adding the same descriptor again replaces the
+    /// callback.
+    ///
+    /// The loop keeps `source` alive while it watches it. A descriptor that `select` cannot
+    /// hold (numbered `FD_SETSIZE`, usually 1024, or more) is refused with an error.
+    pub fn add_reader<S: AsFd + 'static>(
+        &self,
+        source: Rc<S>,
+        callback: impl Fn() + 'static,
+    ) -> io::Result<()> {
+        watch(&self.inner.readers, source, Rc::new(callback))
+    }
+
+    /// Stops watching `fd` for reading; `false` if it was not watched.
+    pub fn remove_reader(&self, fd: &impl AsRawFd) -> bool {
+        self.inner
+            .readers
+            .borrow_mut()
+            .remove(&fd.as_raw_fd())
+            .is_some()
+    }
+
+    /// Calls `callback` each time `source` can be written without blocking, until
+    /// [`remove_writer`](Self::remove_writer). Otherwise the same as
+    /// [`add_reader`](Self::add_reader).
+    pub fn add_writer<S: AsFd + 'static>(
+        &self,
+        source: Rc<S>,
+        callback: impl Fn() + 'static,
+    ) -> io::Result<()> {
+        watch(&self.inner.writers, source, Rc::new(callback))
+    }
+
+    /// Stops watching `fd` for writing; `false` if it was not watched.
+    pub fn remove_writer(&self, fd: &impl AsRawFd) -> bool {
+        self.inner
+            .writers
+            .borrow_mut()
+            .remove(&fd.as_raw_fd())
+            .is_some()
+    }
+
+    /// A new pending future whose done callbacks run on this loop.
+    pub fn create_future<T: 'static>(&self) -> Future<T> {
+        Future {
+            inner: Rc::new(FutureInner {
+                event_loop: self.clone(),
+                state: RefCell::new(State::Pending),
+                callbacks: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Runs iterations until `future` is done, then returns its outcome.
+    pub fn run_until_complete<T: Clone + 'static>(&self, future: &Future<T>) -> Result<T, Error> {
+        while !future.done() {
+            self.run_once();
+        }
+        future.result()
+    }
+
+    /// Runs iterations until [`stop`](Self::stop) is called, then returns.
+    ///
+    /// The loop can be run again afterwards. With nothing to do it sleeps until a watched
+    /// descriptor is ready or the next timer is due, whichever comes first.
+    pub fn run_forever(&self) {
+        loop {
+            self.run_once();
+            if self.inner.stopping.replace(false) {
+                break;
+            }
+        }
+    }
+
+    /// Asks [`run_forever`](Self::run_forever) to return once the current iteration is done.
+    pub fn stop(&self) {
+        self.inner.stopping.set(true);
+    }
+
+    /// One iteration: waits until something is ready, moves the timers that are due to the
+    /// ready queue, then runs the callbacks that were ready when it began.
+    ///
+    /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
+    /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
+    fn run_once(&self) {
+        self.wait(self.timeout());
+        let now = self.time();
+        while let Some(handle) = self.pop_due(now) {
+            self.inner.ready.borrow_mut().push_back(handle);
+        }
+
+        let ntodo = self.inner.ready.borrow().len();
+        for _ in 0..ntodo {
+            let Some(handle) = self.inner.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            if handle.cancelled() {
+                continue;
+            }
+            if self.inner.debug.get() {
+                println!("Running {handle:?}");
+            }
+            handle.run();
+        }
+    }
+
+    /// How long this iteration may wait: not at all when callbacks are ready or the loop is
+    /// stopping, until the next deadline when a timer is pending, forever otherwise (`None`).
+    fn timeout(&self) -> Option<Duration> {
+        if !self.inner.ready.borrow().is_empty() || self.inner.stopping.get() {
+            return Some(Duration::ZERO);
+        }
+        let mut scheduled = self.inner.scheduled.borrow_mut();
+        // A cancelled timer on top would wake us for nothing: drop it now.
+        while scheduled
+            .peek()
+            .is_some_and(|timer| timer.handle.cancelled())
+        {
+            scheduled.pop();
+        }
+        let next = scheduled.peek()?;
+        Some(next.when.saturating_duration_since(self.time()))
+    }
+
+    /// Waits in `select(2)` until a watched descriptor is ready or `timeout` has passed, then
+    /// schedules the callbacks of the ready descriptors, readers first.
+    ///
+    /// A signal interrupts `select` with `EINTR`; the next iteration simply waits again.
+    fn wait(&self, timeout: Option<Duration>) {
+        let ready = {
+            let readers = self.inner.readers.borrow();
+            let writers = self.inner.writers.borrow();
+            let mut readable = fd_set(&readers);
+            let mut writable = fd_set(&writers);
+            // Like asyncio, never wait more than a day at once: some systems refuse longer.
+            let mut timeout = timeout.map(|t| {
+                let micros = t.min(Duration::from_secs(86_400)).as_nanos().div_ceil(1000);
+                TimeVal::microseconds(micros as i64)
+            });
+            match select(None, &mut readable, &mut writable, None, timeout.as_mut()) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => return,
+                Err(error) => panic!("select(2) failed on descriptors the loop owns: {error}"),
+            }
+            let readable = ready_callbacks(&readers, &readable);
+            readable
+                .chain(ready_callbacks(&writers, &writable))
+                .collect::<Vec<_>>()
+        };
+        for callback in ready {
+            self.call_soon(move || callback());
+        }
+    }
+
+    /// Takes the earliest timer off the heap if its deadline has come.
+    fn pop_due(&self, now: Instant) -> Option<Handle> {
+        let mut scheduled = self.inner.scheduled.borrow_mut();
+        if scheduled.peek()?.when > now {
+            return None;
+        }
+        scheduled.pop().map(|timer| timer.handle)
+    }
+}
+
+/// A callback waiting in the loop's queue (asyncio's `Handle`); keep it to cancel the call.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Rc<HandleInner>,
+}
+
+struct HandleInner {
+    /// The callback's type name, e.g. `step7_tasks::foo`, for the debug trace.
+    name: &'static str,
+    callback: RefCell<Option<Box<dyn FnOnce()>>>,
+    cancelled: Cell<bool>,
+}
+
+impl Handle {
+    fn new<F: FnOnce() + 'static>(callback: F) -> Self {
+        Self {
+            inner: Rc::new(HandleInner {
+                name: type_name::<F>(),
+                callback: RefCell::new(Some(Box::new(callback))),
+                cancelled: Cell::new(false),
+            }),
+        }
+    }
+
+    /// Makes sure the callback never runs, and drops it (with whatever it captured) now.
+    pub fn cancel(&self) {
+        self.inner.cancelled.set(true);
+        self.inner.callback.take();
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.inner.cancelled.get()
+    }
+
+    /// Runs the callback; it runs once at most. The callback is taken out of its cell first,
+    /// so it may cancel or clone this very handle while it runs.
+    fn run(&self) {
+        let callback = self.inner.callback.take();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.cancelled() { " cancelled" } else { "" };
+        write!(f, "<Handle {}{state}>", self.inner.name)
+    }
+}
+
+/// A descriptor the loop watches, kept open by the loop, and the callback for its readiness.
+struct Watch {
+    source: Rc<dyn AsFd>,
+    callback: Rc<dyn Fn()>,
+}
+
+fn watch(
+    map: &RefCell<BTreeMap<RawFd, Watch>>,
+    source: Rc<dyn AsFd>,
+    callback: Rc<dyn Fn()>,
+) -> io::Result<()> {
+    let fd = source.as_fd().as_raw_fd();
+    if usize::try_from(fd).map_or(true, |fd| fd >= FD_SETSIZE) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is out of select's range (below {FD_SETSIZE})"),
+        ));
+    }
+    map.borrow_mut().insert(fd, Watch { source, callback });
+    Ok(())
+}
+
+/// The set of watched descriptors, as `select` takes it.
+fn fd_set<'a>(map: &'a BTreeMap<RawFd, Watch>) -> FdSet<'a> {
+    let mut set = FdSet::new();
+    for watch in map.values() {
+        set.insert(watch.source.as_fd());
+    }
+    set
+}
+
+/// The callbacks of the watched descriptors that `select` left in `set`.
+fn ready_callbacks<'a>(
+    map: &'a BTreeMap<RawFd, Watch>,
+    set: &'a FdSet<'a>,
+) -> impl Iterator<Item = Rc<dyn Fn()>> + 'a {
+    map.values()
+        .filter(|watch| set.contains(watch.source.as_fd()))
+        .map(|watch| Rc::clone(&watch.callback))
+}
+
+/// Starts connecting a non-blocking TCP socket to `addr` and returns before the connection
+/// is made (`connect` answers `EINPROGRESS`). The socket becomes writable when the attempt is
+/// over; then [`TcpStream::take_error`] tells whether it succeeded.
+pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let stream = TcpStream::from(socket(family, SockType::Stream, SockFlag::empty(), None)?);
+    stream.set_nonblocking(true)?;
+    match connect(stream.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(stream),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A callback scheduled for a deadline (asyncio's `TimerHandle`).
+#[derive(Clone)]
+pub struct TimerHandle {
+    handle: Handle,
+    when: Instant,
+}
+
+impl TimerHandle {
+    /// The instant the callback is due.
+    pub fn when(&self) -> Instant {
+        self.when
+    }
+
+    /// Makes sure the callback never runs. The timer stays in the heap until its turn
+    /// comes, then it is skipped.
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called.
+    pub fn cancelled(&self) -> bool {
+        self.handle.cancelled()
+    }
+}
+
+/// An entry of the timer heap, ordered by deadline, then by the order of scheduling, so that
+/// equal deadlines run first come, first served. `BinaryHeap` keeps its *largest* entry on top,
+/// so the comparison is reversed: the earliest deadline is the largest.
+struct Timer {
+    when: Instant,
+    sequence: u64,
+    handle: Handle,
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.when, other.sequence).cmp(&(self.when, self.sequence))
+    }
+}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Timer {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Timer {}
+
+/// A result that arrives later (asyncio's `Future`).
+///
+/// Cloning it is cheap: every clone is the same slot. It goes from pending to finished or
+/// cancelled once, and then its done callbacks are scheduled on the loop, in the order they
+/// were added.
+pub struct Future<T> {
+    inner: Rc<FutureInner<T>>,
+}
+
+struct FutureInner<T> {
+    event_loop: EventLoop,
+    state: RefCell<State<T>>,
+    /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
+    callbacks: RefCell<Vec<DoneCallback<T>>>,
+}
+
+/// What `add_done_callback` keeps: a callback that receives the finished future.
+type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+
+/// Where a future is in its life: pending, then one of the two others for good.
+enum State<T> {
+    Pending,
+    Finished(T),
+    Cancelled,
+}
+
+impl<T: 'static> Future<T> {
+    /// Whether the future has its outcome: a result, or a cancellation.
+    pub fn done(&self) -> bool {
+        !matches!(*self.inner.state.borrow(), State::Pending)
+    }
+
+    /// Whether the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(*self.inner.state.borrow(), State::Cancelled)
+    }
+
+    /// Gives the future its result and schedules its done callbacks. A future that is
+    /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
+    pub fn set_result(&self, value: T) -> Result<(), Error> {
+        self.finish(State::Finished(value))
+    }
+
+    /// Cancels the future and schedules its done callbacks. Returns `false`, changing
+    /// nothing, when the future is already done.
+    pub fn cancel(&self) -> bool {
+        self.finish(State::Cancelled).is_ok()
+    }
+
+    /// Schedules `callback` with `call_soon` once the future is done; right away if it
+    /// already is. The callback receives the future, as asyncio's do.
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) {
+        if self.done() {
+            self.schedule(Box::new(callback));
+        } else {
+            self.inner.callbacks.borrow_mut().push(Box::new(callback));
+        }
+    }
+
+    fn finish(&self, outcome: State<T>) -> Result<(), Error> {
+        if self.done() {
+            return Err(Error::AlreadyDone);
+        }
+        *self.inner.state.borrow_mut() = outcome;
+        for callback in self.inner.callbacks.take() {
+            self.schedule(callback);
+        }
+        Ok(())
+    }
+
+    /// Done callbacks never run inline: the code that sets a result keeps going first.
+    fn schedule(&self, callback: DoneCallback<T>) {
+        let future = self.clone();
+        self.inner.event_loop.call_soon(move || callback(&future));
+    }
+}
+
+impl<T: Clone> Future<T> {
+    /// The result, or why there is none: [`Error::NotReady`] while pending,
+    /// [`Error::Cancelled`] after a cancellation.
+    pub fn result(&self) -> Result<T, Error> {
+        match &*self.inner.state.borrow() {
+            State::Pending => Err(Error::NotReady),
+            State::Finished(value) => Ok(value.clone()),
+            State::Cancelled => Err(Error::Cancelled),
+        }
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.inner.state.borrow() {
+            State::Pending => write!(f, "<Future pending>"),
+            State::Finished(value) => write!(f, "<Future finished result={value:?}>"),
+            State::Cancelled => write!(f, "<Future cancelled>"),
+        }
+    }
+}
+
+/// Why a future has no result to give, or cannot take one (asyncio raises
+/// `InvalidStateError` or `CancelledError` for these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The future is still pending.
+    NotReady,
+    /// The future was cancelled.
+    Cancelled,
+    /// The future is already done: its outcome is set once.
+    AlreadyDone,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::NotReady => "the result is not ready yet",
+            Error::Cancelled => "the future was cancelled",
+            Error::AlreadyDone => "the future is already done",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A future that finishes after `delay` (the talk's `sleep`, built from `call_later`).
+pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
+    let future = event_loop.create_future();
+    let sleeper = future.clone();
+    event_loop.call_later(delay, move || {
+        // A sleep cancelled meanwhile keeps its outcome: there is nobody left to wake.
+        let _ = sleeper.set_result(());
+    });
+    future
+}
+
+/// A future of every result, in the order the futures were given, whatever order they
+/// finish in (the talk's `gather`).
+///
+/// If a child is cancelled, the gathered future is cancelled; cancelling the gathered future
+/// cancels the children that are still pending.
+pub fn gather<T: Clone + 'static>(
+    event_loop: &EventLoop,
+    futures: Vec<Future<T>>,
+) -> Future<Vec<T>> {
+    let gathered = event_loop.create_future();
+    let children = Rc::new(futures);
+    let pending = Rc::new(Cell::new(children.len()));
+    if children.is_empty() {
+        gathered
+            .set_result(Vec::new())
+            .expect("a new future is pending");
+    }
+    for child in children.iter() {
+        let (gathered, children, pending) = (gathered.clone(), children.clone(), pending.clone());
+        child.add_done_callback(move |child| {
+            if gathered.done() {
+                return;
+            }
+            if child.cancelled() {
+                gathered.cancel();
+                return;
+            }
+            pending.set(pending.get() - 1);
+            if pending.get() == 0 {
+                let results = children.iter().map(|child| child.result());
+                let results = results
+                    .collect::<Result<_, _>>()
+                    .expect("every child finished");
+                gathered
+                    .set_result(results)
+                    .expect("gathered is still pending");
+            }
+        });
+    }
+    gathered.add_done_callback(move |gathered| {
+        if gathered.cancelled() {
+            for child in children.iter() {
+                child.cancel();
+            }
+        }
+    });
+    gathered
+}
