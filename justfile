@@ -8,10 +8,25 @@ default:
 run N *ARGS:
     @cargo run --quiet --package "$(sed -n 's/^name = "\(.*\)"/\1/p' steps/0{{N}}-*/Cargo.toml)" -- {{ARGS}}
 
-# Show what changed from step N-1 to step N, as the book shows it
+# Show what changed from step N-1 to step N, as the book shows it (a new file shows whole)
 diff N:
-    @diff -ru steps/0$(({{N}} - 1))-* steps/0{{N}}-* | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/'
+    @diff -ruN steps/0$(({{N}} - 1))-* steps/0{{N}}-* | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/'
 
+# Build the book into book/build (open book/build/index.html; it works offline)
+book:
+    mdbook build book
+
+# Serve the book on http://localhost:3000, rebuilding it as its files change
+book-serve:
+    mdbook serve book
+
+# Regenerate the book's diffs and demo outputs (book/src/generated) from the steps
+book-sync:
+    cargo run -q -p workshop-tests --bin book-sync
+
+# Measure step 1's blocking proxy against step 7's async one (N clients, origin delay in ms)
+compare N="50" DELAY_MS="100":
+    @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
 
 # Run every test of every step (the same command CI runs)
 test:

@@ -3,6 +3,8 @@
 //! The snapshot tests run each demo the way a learner does, with `cargo run -p <package>`,
 //! so what is checked is exactly what the book shows and the terminal prints.
 
+pub mod book;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::LazyLock;

@@ -151,3 +151,4 @@ callback_tests!(step3_callbacks);
 callback_tests!(step4_timers);
 callback_tests!(step5_futures);
 callback_tests!(step6_select);
+callback_tests!(step7_tasks);

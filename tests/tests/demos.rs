@@ -34,3 +34,16 @@ fn step5_futures() {
 fn step6_select() {
     assert_snapshot!(normalize(&run_demo("step6-select", &[])));
 }
+
+#[test]
+fn step7_tasks_demo() {
+    assert_snapshot!(normalize(&run_demo("step7-tasks", &["demo"])));
+}
+
+#[test]
+fn step7_tasks_compare() {
+    assert_snapshot!(normalize(&run_demo(
+        "step7-tasks",
+        &["compare", "10", "50"]
+    )));
+}

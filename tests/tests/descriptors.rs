@@ -135,3 +135,4 @@ macro_rules! descriptor_tests {
 }
 
 descriptor_tests!(step6_select);
+descriptor_tests!(step7_tasks);

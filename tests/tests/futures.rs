@@ -176,7 +176,7 @@ macro_rules! future_tests {
             #[test]
             fn gather_of_nothing_is_done_at_once() {
                 let event_loop = EventLoop::new();
-                let gathered = gather::<i32>(&event_loop, Vec::new());
+                let gathered = gather(&event_loop, Vec::<Future<i32>>::new());
                 assert_eq!(gathered.result(), Ok(Vec::new()));
             }
 
@@ -222,3 +222,4 @@ macro_rules! future_tests {
 
 future_tests!(step5_futures);
 future_tests!(step6_select);
+future_tests!(step7_tasks);

@@ -188,3 +188,4 @@ macro_rules! select_tests {
 }
 
 select_tests!(step6_select);
+select_tests!(step7_tasks);

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use workshop_tests::{normalize, run_demo};
 
-// This package depends on no step, so the step's library is compiled into this test as a module.
 use step1_blocking as step1;
 
 use step1::{MAX_HEAD_BYTES, serve_one_at_a_time, serve_thread_per_connection, slow_origin};

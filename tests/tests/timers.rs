@@ -169,3 +169,4 @@ macro_rules! timer_tests {
 timer_tests!(step4_timers);
 timer_tests!(step5_futures);
 timer_tests!(step6_select);
+timer_tests!(step7_tasks);

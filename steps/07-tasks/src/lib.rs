@@ -1,30 +1,40 @@
-//! # Step 6: I/O readiness with select
+//! # Step 7: tasks
 //!
-//! Until now only a timer could bring the loop new work. Here the loop also watches file
-//! descriptors: [`EventLoop::add_reader`] and [`EventLoop::add_writer`] register a callback
-//! for "this socket (or pipe) can be read / written without blocking", and each iteration
-//! waits in one `select(2)` call for whichever comes first, a ready descriptor or the next
-//! timer. Sockets are non-blocking, so no call can stall the loop: a read that would block
-//! fails with `WouldBlock`, and we wait for readiness instead.
+//! Step 6's callbacks work, but a request's logic is cut into pieces. An `async fn` keeps it in
+//! one piece: the compiler turns it into a state machine (step 2) that returns `Pending` where
+//! it would wait. A [`Task`] drives one on our loop: each *step* polls it once; when it is
+//! pending, whatever it waits for holds the task's `Waker`, and waking it schedules the next
+//! step with `call_soon`. That is asyncio's `Task.__step` and `Task.__wakeup`, and with it
+//! come async TCP ([`net`]) and a real HTTP proxy ([`proxy`]).
 //!
 //! The names are asyncio's on purpose: Python's `loop.call_soon(foo)` is
 //! `event_loop.call_soon(foo)` here (`loop` is a keyword in Rust).
 
 use std::any::type_name;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, socket};
 use nix::sys::time::{TimeVal, TimeValLike};
+
+pub mod compare;
+pub mod net;
+pub mod proxy;
+mod task;
+
+use task::{AnyTask, Inbox, Running};
+pub use task::{Task, get_running_loop, run};
 
 /// A handle to one single-threaded event loop.
 ///
@@ -47,6 +57,12 @@ struct Inner {
     readers: RefCell<BTreeMap<RawFd, Watch>>,
     /// Descriptors watched for writing, and their callbacks.
     writers: RefCell<BTreeMap<RawFd, Watch>>,
+    /// Tasks not finished yet, by number: wakers name tasks by number (asyncio's `_all_tasks`).
+    tasks: RefCell<HashMap<u64, Rc<dyn AnyTask>>>,
+    /// How many tasks were ever created: the next task's number.
+    task_count: Cell<u64>,
+    /// Where wakers leave the tasks to step; made with the first task.
+    inbox: OnceCell<Arc<Inbox>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
     /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
@@ -146,12 +162,15 @@ impl EventLoop {
                 event_loop: self.clone(),
                 state: RefCell::new(State::Pending),
                 callbacks: RefCell::new(Vec::new()),
+                waiter: RefCell::new(None),
             }),
         }
     }
 
-    /// Runs iterations until `future` is done, then returns its outcome.
+    /// Runs iterations until `future` (or a [`Task`], which is a future) is done, then
+    /// returns its outcome.
     pub fn run_until_complete<T: Clone + 'static>(&self, future: &Future<T>) -> Result<T, Error> {
+        let _running = Running::enter(self);
         while !future.done() {
             self.run_once();
         }
@@ -163,6 +182,7 @@ impl EventLoop {
     /// The loop can be run again afterwards. With nothing to do it sleeps until a watched
     /// descriptor is ready or the next timer is due, whichever comes first.
     pub fn run_forever(&self) {
+        let _running = Running::enter(self);
         loop {
             self.run_once();
             if self.inner.stopping.replace(false) {
@@ -182,6 +202,7 @@ impl EventLoop {
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        self.schedule_woken_tasks();
         self.wait(self.timeout());
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
@@ -438,6 +459,8 @@ struct FutureInner<T> {
     state: RefCell<State<T>>,
     /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
     callbacks: RefCell<Vec<DoneCallback<T>>>,
+    /// The waker of the task that last awaited the future, woken when it is done.
+    waiter: RefCell<Option<Waker>>,
 }
 
 /// What `add_done_callback` keeps: a callback that receives the finished future.
@@ -447,6 +470,7 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 enum State<T> {
     Pending,
     Finished(T),
+    Failed(Error),
     Cancelled,
 }
 
@@ -465,6 +489,11 @@ impl<T: 'static> Future<T> {
     /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
     pub fn set_result(&self, value: T) -> Result<(), Error> {
         self.finish(State::Finished(value))
+    }
+
+    /// Finishes the future with an error instead of a result (asyncio's `set_exception`).
+    pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.finish(State::Failed(error))
     }
 
     /// Cancels the future and schedules its done callbacks. Returns `false`, changing
@@ -508,6 +537,7 @@ impl<T: Clone> Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => Err(Error::NotReady),
             State::Finished(value) => Ok(value.clone()),
+            State::Failed(error) => Err(error.clone()),
             State::Cancelled => Err(Error::Cancelled),
         }
     }
@@ -526,6 +556,7 @@ impl<T: fmt::Debug> fmt::Debug for Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => write!(f, "<Future pending>"),
             State::Finished(value) => write!(f, "<Future finished result={value:?}>"),
+            State::Failed(error) => write!(f, "<Future finished exception={error}>"),
             State::Cancelled => write!(f, "<Future cancelled>"),
         }
     }
@@ -541,6 +572,10 @@ pub enum Error {
     Cancelled,
     /// The future is already done: its outcome is set once.
     AlreadyDone,
+    /// The task panicked, with this message; the loop and the other tasks go on.
+    Panicked(String),
+    /// `get_running_loop` was called where no loop is running.
+    NoRunningLoop,
 }
 
 impl fmt::Display for Error {
@@ -549,11 +584,19 @@ impl fmt::Display for Error {
             Error::NotReady => "the result is not ready yet",
             Error::Cancelled => "the future was cancelled",
             Error::AlreadyDone => "the future is already done",
+            Error::Panicked(message) => return write!(f, "the task panicked: {message}"),
+            Error::NoRunningLoop => "no running event loop",
         })
     }
 }
 
 impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        io::Error::other(error)
+    }
+}
 
 /// A future that finishes after `delay` (the talk's `sleep`, built from `call_later`).
 pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
@@ -573,10 +616,10 @@ pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
 /// cancels the children that are still pending.
 pub fn gather<T: Clone + 'static>(
     event_loop: &EventLoop,
-    futures: Vec<Future<T>>,
+    futures: impl IntoIterator<Item = impl Into<Future<T>>>,
 ) -> Future<Vec<T>> {
     let gathered = event_loop.create_future();
-    let children = Rc::new(futures);
+    let children: Rc<Vec<Future<T>>> = Rc::new(futures.into_iter().map(Into::into).collect());
     let pending = Rc::new(Cell::new(children.len()));
     if children.is_empty() {
         gathered

@@ -1,2 +1,176 @@
-//! Work in progress.
-fn main() {}
+//! The finale: an async HTTP/1.1 proxy on the loop we built.
+//!
+//! - `cargo run -p step7-tasks` starts the proxy on 127.0.0.1:8080 (`-- --listen ADDR` to
+//!   change it); try `curl -x http://127.0.0.1:8080 http://example.com/`.
+//! - `cargo run -p step7-tasks -- demo` runs the talk's `asyncio.run(greet())`, then a slow
+//!   origin, the proxy and five clients, all tasks on one loop in this process.
+//! - `cargo run -p step7-tasks -- compare` measures step 1's blocking proxy against this one.
+
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use step7_tasks::compare::compare;
+use step7_tasks::net::{TcpListener, TcpStream};
+use step7_tasks::proxy::{self, Config};
+use step7_tasks::{gather, get_running_loop, run, sleep};
+
+const USAGE: &str = "usage: step7-tasks [--listen ADDR] | demo | compare [REQUESTS [DELAY_MS]]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args[..] {
+        [] => serve_proxy("127.0.0.1:8080"),
+        ["--listen", addr] => serve_proxy(addr),
+        ["demo"] => demo(),
+        ["compare", ref numbers @ ..] if numbers.len() <= 2 => {
+            let requests = numbers.first().map_or(Ok(50), |n| parse(n));
+            let delay = numbers.get(1).map_or(Ok(100), |n| parse(n));
+            requests.and_then(|requests| print_comparison(requests, delay? as u64))
+        }
+        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("step7-tasks: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(number: &str) -> io::Result<usize> {
+    number
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, USAGE))
+}
+
+/// The proxy, until the process is stopped (Ctrl-C).
+fn serve_proxy(addr: &str) -> io::Result<()> {
+    let addr = addr.to_string();
+    run(async move {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        println!("proxy listening on http://{addr}");
+        println!("try: curl -x http://{addr} http://example.com/");
+        proxy::serve(listener, Config::default()).await
+    })?
+}
+
+fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
+    println!("{}", compare(requests, Duration::from_millis(delay_ms))?);
+    Ok(())
+}
+
+/// The talk's first example: print, sleep without blocking anyone, print.
+async fn greet() {
+    println!("Hello");
+    let event_loop = get_running_loop().expect("greet runs on a loop");
+    sleep(&event_loop, Duration::from_millis(500))
+        .await
+        .expect("nobody cancels it");
+    println!("World");
+}
+
+/// The pages the demo's clients fetch, and how long the origin takes for each.
+const PAGES: [(&str, u64); 5] = [
+    ("Pikachu", 1000),
+    ("Bulbasaur", 200),
+    ("Charmander", 800),
+    ("Squirtle", 400),
+    ("Eevee", 600),
+];
+
+fn demo() -> io::Result<()> {
+    println!("asyncio.run(greet()):");
+    run(greet())?;
+    println!();
+    println!(
+        "A slow origin, the proxy and {} clients, all tasks on one loop:",
+        PAGES.len()
+    );
+    let answers = run(async {
+        let event_loop = get_running_loop()?;
+        let origin = TcpListener::bind("127.0.0.1:0")?;
+        let origin_addr = origin.local_addr()?;
+        event_loop.create_task(serve_origin(origin));
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let proxy_addr = listener.local_addr()?;
+        event_loop.create_task(proxy::serve(listener, Config::default()));
+
+        let start = Instant::now();
+        let clients = PAGES.map(|(name, _)| {
+            let url = format!("http://{origin_addr}/{name}");
+            event_loop.create_task(get_through(proxy_addr, url))
+        });
+        let answers = gather(&event_loop, clients).await?;
+        Ok::<_, io::Error>((answers, start.elapsed()))
+    })??;
+    let (answers, elapsed) = answers;
+    println!();
+    for ((name, _), answer) in PAGES.iter().zip(answers) {
+        println!("{name:<10} -> {answer}");
+    }
+    let longest = PAGES.iter().map(|(_, ms)| ms).max().copied().unwrap_or(0);
+    let sum: u64 = PAGES.iter().map(|(_, ms)| ms).sum();
+    println!(
+        "{} answers in {:.2} s: the longest wait ({:.2} s), not the sum ({:.2} s)",
+        PAGES.len(),
+        elapsed.as_secs_f64(),
+        longest as f64 / 1000.0,
+        sum as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// One GET through the proxy, as a client does it; the answer's status line and body, or
+/// what went wrong.
+async fn get_through(proxy: SocketAddr, url: String) -> String {
+    let attempt = async {
+        let stream = TcpStream::connect(proxy).await?;
+        let request = format!("GET {url} HTTP/1.1\r\nHost: proxy\r\n\r\n");
+        (&stream).write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        (&stream).read_to_string(&mut response).await?;
+        let status = response.lines().next().unwrap_or("").to_string();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        Ok::<_, io::Error>(format!("{status}: {body}"))
+    };
+    attempt
+        .await
+        .unwrap_or_else(|error| format!("failed: {error}"))
+}
+
+/// A slow origin, as tasks on our loop: each page takes its time from [`PAGES`].
+async fn serve_origin(listener: TcpListener) -> io::Result<()> {
+    let event_loop = get_running_loop()?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        event_loop.create_task(answer_slowly(stream));
+    }
+}
+
+async fn answer_slowly(stream: TcpStream) -> io::Result<()> {
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    let mut line = String::new();
+    while reader.read_line(&mut line).await? > 2 {
+        line.clear();
+    }
+    let name = request_line.split(['/', ' ']).nth(2).unwrap_or("");
+    let delay = PAGES
+        .iter()
+        .find(|(page, _)| *page == name)
+        .map_or(0, |(_, ms)| *ms);
+    sleep(&get_running_loop()?, Duration::from_millis(delay)).await?;
+    let body = format!("A wild {name} appears!");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    (&stream).write_all(response.as_bytes()).await
+}

@@ -1,0 +1,352 @@
+//! The book's generated files: each step's diff from the step before, hunk by hunk, and the real
+//! output of the demo runs the book shows.
+//!
+//! They live under `book/src/generated/`, where the chapters include them. `just book-sync` (the
+//! `book-sync` binary) writes them; the `book` test computes them again in memory and fails when
+//! what is on disk is stale. A step is in the book once its chapter exists: the chapter of
+//! `steps/04-timers` is `book/src/04-timers.md`. Only the steps in the book get generated files,
+//! so a step still being written changes nothing here until its chapter is started.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::{normalize, run_demo, workspace_root};
+
+/// A demo run that a chapter shows, with its output in `generated/output/<name>.txt`.
+pub struct Run {
+    /// The step whose chapter shows the run.
+    pub step: u32,
+    /// The output's file name, without `.txt`.
+    pub name: &'static str,
+    /// The step's package.
+    pub package: &'static str,
+    /// The arguments passed to the demo, after `--`.
+    pub args: &'static [&'static str],
+}
+
+impl Run {
+    /// The command with cargo alone, such as `cargo run -p step3-callbacks -- --debug`.
+    pub fn cargo_command(&self) -> String {
+        let mut command = format!("cargo run -p {}", self.package);
+        if !self.args.is_empty() {
+            command.push_str(" -- ");
+            command.push_str(&self.args.join(" "));
+        }
+        command
+    }
+
+    /// The command with the justfile, such as `just run 3 --debug`.
+    pub fn just_command(&self) -> String {
+        let mut command = format!("just run {}", self.step);
+        for arg in self.args {
+            command.push(' ');
+            command.push_str(arg);
+        }
+        command
+    }
+
+    /// Where the output is kept, relative to `book/src/generated/`.
+    pub fn output_path(&self) -> PathBuf {
+        Path::new("output").join(format!("{}.txt", self.name))
+    }
+}
+
+/// Every demo run the book shows, in the order of the steps.
+pub const RUNS: &[Run] = &[
+    Run {
+        step: 1,
+        name: "step1",
+        package: "step1-blocking",
+        args: &[],
+    },
+    Run {
+        step: 2,
+        name: "step2",
+        package: "step2-generators",
+        args: &[],
+    },
+    Run {
+        step: 3,
+        name: "step3",
+        package: "step3-callbacks",
+        args: &[],
+    },
+    Run {
+        step: 3,
+        name: "step3-debug",
+        package: "step3-callbacks",
+        args: &["--debug"],
+    },
+    Run {
+        step: 4,
+        name: "step4",
+        package: "step4-timers",
+        args: &[],
+    },
+    Run {
+        step: 4,
+        name: "step4-debug",
+        package: "step4-timers",
+        args: &["--debug"],
+    },
+    Run {
+        step: 5,
+        name: "step5",
+        package: "step5-futures",
+        args: &[],
+    },
+    Run {
+        step: 6,
+        name: "step6",
+        package: "step6-select",
+        args: &[],
+    },
+    Run {
+        step: 7,
+        name: "step7-demo",
+        package: "step7-tasks",
+        args: &["demo"],
+    },
+    Run {
+        step: 7,
+        name: "step7-compare",
+        package: "step7-tasks",
+        args: &["compare"],
+    },
+];
+
+/// One step of the workshop: a folder `steps/NN-name`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The step's number, from the folder's name.
+    pub number: u32,
+    /// The folder's name, such as `04-timers`.
+    pub dir: String,
+}
+
+impl Step {
+    /// The step's chapter: `book/src/<folder name>.md`.
+    pub fn chapter(&self) -> PathBuf {
+        book_src().join(format!("{}.md", self.dir))
+    }
+
+    /// Whether the book has a chapter for this step yet.
+    pub fn in_book(&self) -> bool {
+        self.chapter().is_file()
+    }
+
+    /// Where this step's diff from the step before is kept, relative to `book/src/generated/`.
+    pub fn diff_dir(&self) -> PathBuf {
+        PathBuf::from(format!("diff-{}", self.number))
+    }
+}
+
+/// The book's sources, `book/src`.
+pub fn book_src() -> PathBuf {
+    workspace_root().join("book").join("src")
+}
+
+/// Where the generated files go, `book/src/generated`.
+pub fn generated_dir() -> PathBuf {
+    book_src().join("generated")
+}
+
+/// Every step under `steps/`, in order.
+pub fn steps() -> Vec<Step> {
+    let entries = fs::read_dir(workspace_root().join("steps")).expect("steps/ can be read");
+    let mut steps: Vec<Step> = entries
+        .map(|entry| entry.expect("steps/ can be listed").file_name())
+        .filter_map(|name| {
+            let dir = name.to_str()?.to_string();
+            let number = dir.split_once('-')?.0.parse().ok()?;
+            Some(Step { number, dir })
+        })
+        .collect();
+    steps.sort_by_key(|step| step.number);
+    steps
+}
+
+/// Computes every generated file: `(path under book/src/generated/, contents)`.
+///
+/// For each step in the book, its diff from the step before as `diff-N/full.diff` and one file
+/// per hunk, `diff-N/01.diff`, `02.diff`, …; and the output of each of its [`RUNS`], which runs
+/// the demos.
+pub fn generate() -> BTreeMap<PathBuf, String> {
+    let mut files = BTreeMap::new();
+    let steps = steps();
+    for (index, step) in steps.iter().enumerate() {
+        if !step.in_book() {
+            continue;
+        }
+        if let Some(previous) = index.checked_sub(1).map(|index| &steps[index]) {
+            let diff = diff(previous, step);
+            for (number, hunk) in (1..).zip(split_hunks(&diff)) {
+                files.insert(step.diff_dir().join(format!("{number:02}.diff")), hunk);
+            }
+            files.insert(step.diff_dir().join("full.diff"), diff);
+        }
+        for run in RUNS.iter().filter(|run| run.step == step.number) {
+            files.insert(run.output_path(), run_demo(run.package, run.args));
+        }
+    }
+    files
+}
+
+/// What changed from `old` to `new`, exactly as `just diff N` shows it: `diff -ruN` of the two
+/// folders, with the timestamps cut from the `---` and `+++` lines.
+pub fn diff(old: &Step, new: &Step) -> String {
+    let output = Command::new("diff")
+        .current_dir(workspace_root())
+        // Messages such as "\ No newline at end of file" are translated in other locales.
+        .env("LC_ALL", "C")
+        .arg("-ruN")
+        .arg(Path::new("steps").join(&old.dir))
+        .arg(Path::new("steps").join(&new.dir))
+        .output()
+        .expect("the system's `diff` can be started");
+    // `diff` exits with 1 when the folders differ, 0 when they do not, and 2 on trouble.
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "`diff -ruN steps/{} steps/{}` failed: {}",
+        old.dir,
+        new.dir,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("the steps are UTF-8");
+    strip_timestamps(&text)
+}
+
+/// The justfile's `sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/'`, line by line.
+fn strip_timestamps(diff: &str) -> String {
+    static TIMESTAMP: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(---|\+\+\+) ([^\t]*)\t.*").unwrap());
+    diff.split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(line) => format!("{}\n", TIMESTAMP.replace(line, "$1 $2")),
+            None => TIMESTAMP.replace(line, "$1 $2").into_owned(),
+        })
+        .collect()
+}
+
+/// Splits a unified diff into its hunks, in order, each preceded by its file's `---` and `+++`
+/// lines so that it says which file it is from.
+///
+/// A hunk's extent comes from the line counts in its `@@` line, so a removed line that happens
+/// to start with `-- ` is never taken for a file header.
+pub fn split_hunks(diff: &str) -> Vec<String> {
+    let mut hunks = Vec::new();
+    let mut header = String::new();
+    let mut lines = diff.split_terminator('\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("diff ") {
+            header.clear();
+        } else if line.starts_with("--- ") || line.starts_with("+++ ") {
+            header.push_str(line);
+            header.push('\n');
+        } else if let Some((mut old, mut new)) = hunk_lengths(line) {
+            let mut hunk = format!("{header}{line}\n");
+            while old > 0 || new > 0 {
+                let line = lines
+                    .next()
+                    .expect("a hunk has as many lines as its @@ line says");
+                match line.chars().next() {
+                    Some('-') => old -= 1,
+                    Some('+') => new -= 1,
+                    Some(' ') | None => (old, new) = (old - 1, new - 1),
+                    Some('\\') => {}
+                    _ => panic!("not a line of a unified diff hunk: {line}"),
+                }
+                hunk.push_str(line);
+                hunk.push('\n');
+            }
+            // "\ No newline at end of file" belongs to the line before it.
+            while let Some(marker) = lines.next_if(|line| line.starts_with('\\')) {
+                hunk.push_str(marker);
+                hunk.push('\n');
+            }
+            hunks.push(hunk);
+        } else {
+            panic!("a line that `diff -ruN` does not print between hunks: {line}");
+        }
+    }
+    hunks
+}
+
+/// The old and new line counts of a hunk's `@@ -a,b +c,d @@` line (a missing count is 1).
+fn hunk_lengths(line: &str) -> Option<(usize, usize)> {
+    static HUNK: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@").unwrap());
+    let captures = HUNK.captures(line)?;
+    let count = |index| {
+        captures
+            .get(index)
+            .map_or(1, |count| count.as_str().parse().unwrap())
+    };
+    Some((count(1), count(2)))
+}
+
+/// Every file under `book/src/generated/` now, by its path under that folder.
+pub fn on_disk() -> BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, String>) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("generated/ can be listed").path();
+            if path.is_dir() {
+                walk(root, &path, files);
+            } else {
+                let contents = fs::read_to_string(&path).expect("generated files are UTF-8");
+                let relative = path.strip_prefix(root).expect("walked from the root");
+                files.insert(relative.to_path_buf(), contents);
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    let root = generated_dir();
+    walk(&root, &root, &mut files);
+    files
+}
+
+/// Whether `on_disk` is current with `fresh` for the generated file at `path`.
+///
+/// Outputs are compared after [`normalize`], since durations and ports change from run to
+/// run while the words and lines must not; diffs are compared exactly.
+pub fn is_current(path: &Path, on_disk: &str, fresh: &str) -> bool {
+    if path.starts_with("output") {
+        normalize(on_disk) == normalize(fresh)
+    } else {
+        on_disk == fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hunks_carry_their_file_header_and_end_where_their_counts_say() {
+        let diff = "diff -ruN a/x b/x\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n--- not a header\n+new\n \
+                    \n@@ -9 +9 @@\n-old\n\\ No newline at end of file\n+new\n\
+                    diff -ruN a/y b/y\n--- a/y\n+++ b/y\n@@ -0,0 +1 @@\n+y\n";
+        assert_eq!(
+            split_hunks(diff),
+            [
+                "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n--- not a header\n+new\n \n",
+                "--- a/x\n+++ b/x\n@@ -9 +9 @@\n-old\n\\ No newline at end of file\n+new\n",
+                "--- a/y\n+++ b/y\n@@ -0,0 +1 @@\n+y\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps_are_cut_from_file_headers_only() {
+        let diff = "--- a/x\t2024-01-01 10:00:00.0 +0100\n+++ b/x\t2024-01-02\n-- a\n";
+        assert_eq!(strip_timestamps(diff), "--- a/x\n+++ b/x\n-- a\n");
+    }
+}

@@ -1,0 +1,401 @@
+//! The book agrees with the code: its generated files are fresh, each step's chapter shows every
+//! hunk of its diff once and in order, every include and every link inside the book resolves,
+//! `SUMMARY.md` lists every chapter, and each output shown sits under the commands that print it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use workshop_tests::book::{RUNS, book_src, generate, generated_dir, is_current, on_disk, steps};
+
+#[test]
+fn generated_files_are_fresh() {
+    let fresh = generate();
+    let disk = on_disk();
+    let mut problems = Vec::new();
+    for (path, contents) in &fresh {
+        match disk.get(path) {
+            None => problems.push(format!("missing: {}", shown(path))),
+            Some(old) if !is_current(path, old, contents) => {
+                problems.push(format!("stale:   {}", shown(path)));
+            }
+            Some(_) => {}
+        }
+    }
+    for path in disk.keys().filter(|path| !fresh.contains_key(*path)) {
+        problems.push(format!("no longer generated: {}", shown(path)));
+    }
+    assert!(
+        problems.is_empty(),
+        "the book's generated files do not match the steps' code and the demos' output;\n\
+         run `just book-sync` to regenerate them:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn each_step_chapter_includes_every_hunk_of_its_diff_once_in_order() {
+    let disk = on_disk();
+    let hunk_name = Regex::new(r"^\d+\.diff$").unwrap();
+    let is_hunk = |path: &Path| {
+        let name = path.file_name().and_then(|name| name.to_str());
+        name.is_some_and(|name| hunk_name.is_match(name))
+    };
+    for step in steps().iter().skip(1).filter(|step| step.in_book()) {
+        let folder = generated_dir().join(step.diff_dir());
+        let expected: Vec<PathBuf> = disk
+            .keys()
+            .filter(|path| path.starts_with(step.diff_dir()) && is_hunk(path))
+            .map(|path| generated_dir().join(path))
+            .collect();
+        let chapter = Chapter::read(&step.chapter());
+        let included: Vec<PathBuf> = chapter
+            .includes()
+            .into_iter()
+            .map(|(_, target)| target)
+            .filter(|target| target.starts_with(&folder) && is_hunk(target))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "no hunk files for step {}: run `just book-sync`",
+            step.number
+        );
+        let names = |paths: &[PathBuf]| {
+            let names = paths
+                .iter()
+                .map(|path| path.strip_prefix(book_src()).unwrap_or(path));
+            names
+                .map(|name| name.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert!(
+            included == expected,
+            "{} must include each hunk of {} exactly once, in order:\n  expected: {}\n  included: {}",
+            chapter.name,
+            shown(&step.diff_dir()),
+            names(&expected),
+            names(&included)
+        );
+    }
+}
+
+#[test]
+fn every_include_names_a_file_that_exists() {
+    for chapter in Chapter::all() {
+        for (line, target) in chapter.includes() {
+            assert!(
+                target.is_file(),
+                "{} line {line} includes {}, which does not exist",
+                chapter.name,
+                target.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_output_shown_sits_under_the_commands_that_print_it() {
+    let chapters = Chapter::all();
+    for chapter in &chapters {
+        for (line, target) in chapter.includes() {
+            let Ok(relative) = target.strip_prefix(generated_dir()) else {
+                continue;
+            };
+            if !relative.starts_with("output") {
+                continue;
+            }
+            let run = RUNS
+                .iter()
+                .find(|run| run.output_path() == relative)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} line {line}: no run makes {}",
+                        chapter.name,
+                        shown(relative)
+                    )
+                });
+            let above = &chapter.lines[line.saturating_sub(9)..line - 1];
+            for command in [run.just_command(), run.cargo_command()] {
+                assert!(
+                    above.iter().any(|text| shows_command(text, &command)),
+                    "{} line {line} shows {} without `{command}` in the lines above it",
+                    chapter.name,
+                    shown(relative)
+                );
+            }
+        }
+    }
+    for step in steps().iter().filter(|step| step.in_book()) {
+        let chapter = Chapter::read(&step.chapter());
+        let included: HashSet<PathBuf> = chapter
+            .includes()
+            .into_iter()
+            .map(|(_, target)| target)
+            .collect();
+        for run in RUNS.iter().filter(|run| run.step == step.number) {
+            assert!(
+                included.contains(&generated_dir().join(run.output_path())),
+                "{} does not show the output of `{}`",
+                chapter.name,
+                run.just_command()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_link_inside_the_book_resolves() {
+    for chapter in Chapter::all() {
+        for (line, link) in chapter.links() {
+            if ["http://", "https://", "mailto:"]
+                .iter()
+                .any(|scheme| link.starts_with(scheme))
+            {
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                chapter.path.clone()
+            } else {
+                assert!(
+                    path.ends_with(".md"),
+                    "{} line {line} links to {link}: only chapters (.md) resolve in the built book",
+                    chapter.name
+                );
+                resolve(&chapter.path, path)
+            };
+            assert!(
+                target.is_file(),
+                "{} line {line} links to {link}, but {} does not exist",
+                chapter.name,
+                target.display()
+            );
+            if !anchor.is_empty() {
+                let ids = Chapter::read(&target).heading_ids();
+                assert!(
+                    ids.iter().any(|id| id == anchor),
+                    "{} line {line} links to {link}, but that chapter has no heading with id `{anchor}`; it has: {}",
+                    chapter.name,
+                    ids.join(", ")
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn summary_lists_every_chapter() {
+    let summary = Chapter::read(&book_src().join("SUMMARY.md"));
+    let listed: HashSet<PathBuf> = summary
+        .links()
+        .into_iter()
+        .map(|(_, link)| resolve(&summary.path, link.split('#').next().unwrap_or_default()))
+        .collect();
+    for chapter in Chapter::all() {
+        if chapter.path != summary.path {
+            assert!(
+                listed.contains(&chapter.path),
+                "SUMMARY.md does not list {}, so the built book would leave it out",
+                chapter.name
+            );
+        }
+    }
+}
+
+#[test]
+fn heading_ids_follow_mdbook() {
+    let chapter = Chapter {
+        path: PathBuf::from("x.md"),
+        name: "x.md".to_string(),
+        lines: [
+            "# Step 4: `call_at`, timers",
+            "```python",
+            "# not a heading",
+            "```",
+            "## Run it",
+            "## Run it",
+            "## [Linked](other.md) *words* {#custom-id}",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    assert_eq!(
+        chapter.heading_ids(),
+        ["step-4-call_at-timers", "run-it", "run-it-1", "custom-id"]
+    );
+}
+
+/// A generated file's path as the reader knows it.
+fn shown(path: &Path) -> String {
+    format!("book/src/generated/{}", path.display())
+}
+
+/// Whether `line` shows `command` whole, not as the start of a longer one.
+fn shows_command(line: &str, command: &str) -> bool {
+    let pattern = format!(r"(^|[\s`$]){}(\s*$|\s+#|`)", regex::escape(command));
+    Regex::new(&pattern).unwrap().is_match(line)
+}
+
+/// `link`, relative to the folder of `from`, as a path without `.` or `..`.
+fn resolve(from: &Path, link: &str) -> PathBuf {
+    let mut path = PathBuf::new();
+    for component in from
+        .parent()
+        .expect("a chapter is in a folder")
+        .join(link)
+        .components()
+    {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                path.pop();
+            }
+            other => path.push(other),
+        }
+    }
+    path
+}
+
+/// One markdown file of the book.
+struct Chapter {
+    path: PathBuf,
+    /// The path under `book/src`, for messages.
+    name: String,
+    lines: Vec<String>,
+}
+
+impl Chapter {
+    fn read(path: &Path) -> Chapter {
+        let text = fs::read_to_string(path)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+        let name = path
+            .strip_prefix(book_src())
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        Chapter {
+            path: path.to_path_buf(),
+            name,
+            lines: text.lines().map(String::from).collect(),
+        }
+    }
+
+    /// Every markdown file under `book/src`, outside `generated/`.
+    fn all() -> Vec<Chapter> {
+        fn walk(dir: &Path, chapters: &mut Vec<Chapter>) {
+            for entry in fs::read_dir(dir).expect("book/src can be listed") {
+                let path = entry.expect("book/src can be listed").path();
+                if path.is_dir() && path != generated_dir() {
+                    walk(&path, chapters);
+                } else if path.extension().is_some_and(|extension| extension == "md") {
+                    chapters.push(Chapter::read(&path));
+                }
+            }
+        }
+        let mut chapters = Vec::new();
+        walk(&book_src(), &mut chapters);
+        assert!(!chapters.is_empty(), "the book has no chapters");
+        chapters
+    }
+
+    /// Each `{{#include …}}` (or `rustdoc_include`, `playground`): its line number, from 1, and
+    /// the file it names.
+    fn includes(&self) -> Vec<(usize, PathBuf)> {
+        static INCLUDE: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"\{\{#(?:include|rustdoc_include|playground)\s+([^}\s:]+)").unwrap()
+        });
+        let mut includes = Vec::new();
+        for (number, line) in (1..).zip(&self.lines) {
+            for captures in INCLUDE.captures_iter(line) {
+                includes.push((number, resolve(&self.path, &captures[1])));
+            }
+        }
+        includes
+    }
+
+    /// The lines outside fenced code blocks, with their numbers, from 1.
+    fn prose(&self) -> Vec<(usize, &str)> {
+        let mut in_code = false;
+        let mut prose = Vec::new();
+        for (number, line) in (1..).zip(&self.lines) {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+                in_code = !in_code;
+            } else if !in_code {
+                prose.push((number, line.as_str()));
+            }
+        }
+        prose
+    }
+
+    /// Each link's line number and target, from `[text](target)` and `[name]: target`, outside
+    /// code.
+    fn links(&self) -> Vec<(usize, String)> {
+        static CODE_SPAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`[^`]*`").unwrap());
+        static INLINE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r#"\]\(([^)\s]+)(?:\s+"[^"]*")?\)"#).unwrap());
+        static REFERENCE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"^\s*\[[^\]]+\]:\s*(\S+)").unwrap());
+        let mut links = Vec::new();
+        for (number, line) in self.prose() {
+            let line = CODE_SPAN.replace_all(line, "");
+            for pattern in [&*INLINE, &*REFERENCE] {
+                for captures in pattern.captures_iter(&line) {
+                    links.push((number, captures[1].to_string()));
+                }
+            }
+        }
+        links
+    }
+
+    /// The ids mdBook gives this chapter's headings, in order: `{#id}` when given, else the
+    /// heading's text in lower case, spaces made dashes, other punctuation dropped, and `-1`,
+    /// `-2`, … added to repeats.
+    fn heading_ids(&self) -> Vec<String> {
+        static HEADING: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"^#{1,6}\s+(.*?)\s*#*\s*$").unwrap());
+        static CUSTOM_ID: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"\{#([^}\s]+)[^}]*\}\s*$").unwrap());
+        static LINK: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"\[([^\]]*)\]\([^)]*\)").unwrap());
+        let mut used = HashSet::new();
+        let mut ids = Vec::new();
+        for (_, line) in self.prose() {
+            let Some(heading) = HEADING.captures(line) else {
+                continue;
+            };
+            let text = &heading[1];
+            let id = match CUSTOM_ID.captures(text) {
+                Some(custom) => custom[1].to_string(),
+                None => {
+                    let text = LINK.replace_all(text, "$1");
+                    text.trim()
+                        .to_lowercase()
+                        .chars()
+                        .filter_map(|c| match c {
+                            c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c),
+                            c if c.is_whitespace() => Some('-'),
+                            _ => None,
+                        })
+                        .collect()
+                }
+            };
+            let unique = (0..)
+                .map(|n| {
+                    if n == 0 {
+                        id.clone()
+                    } else {
+                        format!("{id}-{n}")
+                    }
+                })
+                .find(|candidate| !used.contains(candidate))
+                .expect("some suffix is free");
+            used.insert(unique.clone());
+            ids.push(unique);
+        }
+        ids
+    }
+}

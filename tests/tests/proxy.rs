@@ -1,0 +1,595 @@
+//! Step 7's proxy: bytes come through exactly, whatever the framing and size, many clients are
+//! served at once, bad requests get a clear answer, and nothing a client or an origin does stops
+//! the proxy from serving the next client.
+//!
+//! Everything runs in this process on 127.0.0.1: the proxy on a loop of its own thread, origins
+//! as small blocking servers. Waits end on channels, joins and reads, never on a guessed sleep,
+//! and every read gives up after [`HANG`], so a bug fails a test instead of hanging it.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+use step7_tasks::proxy::{Config, MAX_HEAD_BYTES, serve};
+
+/// Long enough for any honest wait on a loaded machine; only a hang reaches it.
+const HANG: Duration = Duration::from_secs(60);
+
+#[test]
+fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
+    let (origin, heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    // `/chunked` is answered in chunks, which curl decodes: the proxy passes them on as they are.
+    for path in ["/known/file.bin?x=1", "/chunked"] {
+        let url = format!("http://{origin}{path}");
+        let direct = curl(&[&url], &[]);
+        next(&heard);
+        let proxied = curl(&["-x", &format!("http://{proxy}"), &url], &[]);
+        let request = next(&heard).head;
+
+        assert!(
+            direct == known_body(),
+            "{path}: direct: {} bytes",
+            direct.len()
+        );
+        assert!(
+            proxied == direct,
+            "{path}: proxied: {} bytes",
+            proxied.len()
+        );
+        assert!(
+            request.starts_with(&format!("GET {path} HTTP/1.1\r\nHost: {origin}\r\n")),
+            "the origin got the origin form and the Host, not:\n{request}"
+        );
+        assert!(
+            request.ends_with("\r\nConnection: close\r\n\r\n"),
+            "{request}"
+        );
+        assert!(
+            !request.to_ascii_lowercase().contains("proxy-connection"),
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn curl_tunnels_through_connect() {
+    let (origin, heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    let url = format!("http://{origin}/known/tunnelled");
+
+    // `-p` makes curl ask for a tunnel with CONNECT, then speak to the origin through it.
+    let tunnelled = curl(&["-p", "-x", &format!("http://{proxy}"), &url], &[]);
+
+    assert!(tunnelled == known_body(), "{} bytes", tunnelled.len());
+    let request = next(&heard).head;
+    assert!(
+        request.starts_with("GET /known/tunnelled HTTP/1.1\r\n"),
+        "{request}"
+    );
+    // The proxy did not touch what went through the tunnel.
+    assert!(!request.contains("Connection: close"), "{request}");
+}
+
+#[test]
+fn curl_posts_a_body_and_gets_it_echoed() {
+    let (origin, heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    let sent: Vec<u8> = (0..=255u8).rev().cycle().take(100_000).collect();
+
+    let echoed = curl(&post_args(proxy, origin, &[]), &sent);
+
+    assert!(
+        echoed == sent,
+        "echoed {} bytes of {}",
+        echoed.len(),
+        sent.len()
+    );
+    let request = next(&heard);
+    assert!(
+        request.head.starts_with("POST /echo HTTP/1.1\r\n"),
+        "{}",
+        request.head
+    );
+    assert!(
+        request.head.contains("\r\nContent-Length: 100000\r\n"),
+        "{}",
+        request.head
+    );
+}
+
+#[test]
+fn several_megabytes_of_binary_go_both_ways_byte_for_byte() {
+    let (origin, _heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    let sent = noise(8 * 1024 * 1024);
+
+    let echoed = curl(&post_args(proxy, origin, &[]), &sent);
+
+    assert!(
+        echoed == sent,
+        "echoed {} bytes of {}",
+        echoed.len(),
+        sent.len()
+    );
+}
+
+#[test]
+fn a_chunked_body_is_forwarded_as_it_is_and_ends_where_its_framing_says() {
+    let (origin, heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+
+    // With curl, whose chunks the proxy follows to their end.
+    let sent = noise(300_000);
+    let header = ["-H", "Transfer-Encoding: chunked"];
+    let echoed = curl(&post_args(proxy, origin, &header), &sent);
+    assert!(
+        echoed == sent,
+        "echoed {} bytes of {}",
+        echoed.len(),
+        sent.len()
+    );
+    let request = next(&heard);
+    assert!(request.body == sent);
+
+    // By hand, with a chunk extension and a trailer, on a connection the client keeps open:
+    // only the framing can tell the proxy that the body is over.
+    let chunked = "5;name=value\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: yes\r\n\r\n";
+    let request = format!(
+        "POST http://{origin}/echo HTTP/1.1\r\nHost: {origin}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{chunked}"
+    );
+    let mut client = connect(proxy);
+    client.write_all(request.as_bytes()).unwrap();
+    let (head, body) = read_answer(&mut client);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, b"hello world!");
+    let heard = next(&heard);
+    assert!(
+        heard.head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{}",
+        heard.head
+    );
+    assert_eq!(
+        heard.raw_body,
+        chunked.as_bytes(),
+        "the chunks went through untouched"
+    );
+}
+
+#[test]
+fn hop_by_hop_headers_stop_at_the_proxy_both_ways() {
+    let (origin, heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    let request = format!(
+        "GET http://{origin}/hop HTTP/1.1\r\nHost: elsewhere.example\r\n\
+         Connection: keep-alive, X-Client-Hop\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n\
+         Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\
+         TE: trailers\r\nUpgrade: websocket\r\nX-Kept: yes\r\n\r\n"
+    );
+
+    let mut client = connect(proxy);
+    client.write_all(request.as_bytes()).unwrap();
+    let (head, body) = read_answer(&mut client);
+
+    let expected =
+        format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nConnection: close\r\n\r\n");
+    assert_eq!(next(&heard).head, expected);
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(body, b"hop\n");
+}
+
+#[test]
+fn two_hundred_clients_at_once_each_get_their_own_answer() {
+    allow_descriptors(1024);
+    let (origin, _heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+
+    let clients: Vec<_> = (0..200)
+        .map(|number| {
+            thread::spawn(move || {
+                let path = format!("/client/{number}");
+                let request = format!("GET http://{origin}{path} HTTP/1.1\r\n\r\n");
+                let mut client = connect(proxy);
+                client.write_all(request.as_bytes()).unwrap();
+                let (head, body) = read_answer(&mut client);
+                assert!(
+                    head.starts_with("HTTP/1.1 200 OK\r\n"),
+                    "client {number}: {head}"
+                );
+                assert_eq!(body, format!("you asked for {path}\n").as_bytes());
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+}
+
+#[test]
+fn bad_requests_get_a_clear_answer_and_the_proxy_goes_on() {
+    let (origin, _heard) = start_origin();
+    let proxy = start_proxy(Config::default());
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let padding = "x".repeat(MAX_HEAD_BYTES);
+    let many_headers = "X-Header: 1\r\n".repeat(200);
+    let cases = [
+        ("not an http request\r\n\r\n".to_string(), "400 Bad Request"),
+        (
+            "GET /not/absolute HTTP/1.1\r\nHost: example.com\r\n\r\n".to_string(),
+            "400 Bad Request",
+        ),
+        (
+            format!("POST http://{origin}/echo HTTP/1.1\r\nContent-Length: ten\r\n\r\n"),
+            "400 Bad Request",
+        ),
+        (
+            format!(
+                "POST http://{origin}/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 zz\r\nhello\r\n0\r\n\r\n"
+            ),
+            "400 Bad Request",
+        ),
+        (
+            format!("GET http://{origin}/ HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n"),
+            "431 Request Header Fields Too Large",
+        ),
+        (
+            format!("GET http://{origin}/ HTTP/1.1\r\n{many_headers}\r\n"),
+            "431 Request Header Fields Too Large",
+        ),
+        (
+            format!("GET http://{refused}/ HTTP/1.1\r\n\r\n"),
+            "502 Bad Gateway",
+        ),
+        (
+            format!("CONNECT {refused} HTTP/1.1\r\n\r\n"),
+            "502 Bad Gateway",
+        ),
+    ];
+
+    for (request, status) in cases {
+        let answer = exchange(proxy, request.as_bytes());
+        assert!(
+            answer.starts_with(&format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+            )),
+            "expected {status}, got:\n{answer}"
+        );
+        assert!(answer.ends_with("\n") && answer.contains(&format!("\r\n\r\n{status}: ")));
+        assert_good_request(proxy, origin);
+    }
+}
+
+#[test]
+fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
+    let (origin, _heard) = start_origin();
+    let (mute, hung_up) = start_mute_origin();
+    // Long enough for the good origin to answer on a loaded machine, short enough for a test.
+    let proxy = start_proxy(Config {
+        upstream_timeout: Duration::from_secs(1),
+        ..Config::default()
+    });
+
+    let answer = exchange(
+        proxy,
+        format!("GET http://{mute}/ HTTP/1.1\r\n\r\n").as_bytes(),
+    );
+
+    assert!(
+        answer.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+        "{answer}"
+    );
+    let (received, closed) = next(&hung_up);
+    assert!(closed, "the proxy left the origin connection open");
+    assert!(received.starts_with(b"GET / HTTP/1.1\r\n"));
+    assert_good_request(proxy, origin);
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_takes_the_origin_connection_with_it() {
+    let (origin, _heard) = start_origin();
+    let (mute, hung_up) = start_mute_origin();
+    let proxy = start_proxy(Config::default());
+
+    let mut client = connect(proxy);
+    let head = format!("POST http://{mute}/upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
+    client.write_all(head.as_bytes()).unwrap();
+    client.write_all(&[7; 1000]).unwrap();
+    drop(client);
+
+    let (received, closed) = next(&hung_up);
+    assert!(closed, "the proxy left the origin connection open");
+    assert!(received.starts_with(b"POST /upload HTTP/1.1\r\n"));
+    assert!(
+        received.ends_with(&[7; 1000]),
+        "the origin got what the client sent, no more"
+    );
+    assert_good_request(proxy, origin);
+}
+
+/// The next report from an origin; an origin that never reports fails the test instead of
+/// hanging it (a mute origin gives up on its own after [`HANG`]).
+fn next<T>(reports: &Receiver<T>) -> T {
+    reports
+        .recv_timeout(2 * HANG)
+        .expect("a report from the origin")
+}
+
+/// Starts the proxy on a loop of its own, on a thread of its own, and returns its address.
+fn start_proxy(config: Config) -> SocketAddr {
+    let (address, bound) = mpsc::channel();
+    thread::spawn(move || {
+        step7_tasks::run(async move {
+            let listener = step7_tasks::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            address.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener, config).await.unwrap();
+        })
+    });
+    bound.recv().unwrap()
+}
+
+/// What the test origin heard in one request.
+struct Heard {
+    head: String,
+    /// The body as it came, chunked or not.
+    raw_body: Vec<u8>,
+    /// The body as it meant, chunks decoded.
+    body: Vec<u8>,
+}
+
+/// Starts an origin that answers `GET /known…` with [`known_body`], `/chunked` with the same
+/// in chunks, `/hop` with hop-by-hop headers, `POST /echo` with the body it decoded, anything
+/// else with a line naming the path; and sends what it heard down the returned channel.
+fn start_origin() -> (SocketAddr, Receiver<Heard>) {
+    let (heard, hearing) = mpsc::channel();
+    let address = start_blocking(move |connection| {
+        let mut reader = BufReader::new(&connection);
+        let head = read_line_by_line(&mut reader, |line| line == "\r\n")?;
+        let header = |name: &str| {
+            let lines = head.lines().filter_map(|line| line.split_once(": "));
+            lines
+                .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.to_string())
+                .next()
+        };
+        let (mut raw_body, mut body) = (Vec::new(), Vec::new());
+        if header("Transfer-Encoding").is_some() {
+            read_chunked(&mut reader, &mut raw_body, &mut body)?;
+        } else if let Some(length) = header("Content-Length") {
+            let length = length.parse().map_err(io::Error::other)?;
+            reader.by_ref().take(length).read_to_end(&mut raw_body)?;
+            body.clone_from(&raw_body);
+        }
+
+        let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+        let answer = if path.starts_with("/known") {
+            with_length(&known_body())
+        } else if path == "/chunked" {
+            let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for chunk in known_body().chunks(70_000) {
+                answer.extend(format!("{:x}\r\n", chunk.len()).as_bytes());
+                answer.extend(chunk);
+                answer.extend(b"\r\n");
+            }
+            answer.extend(b"0\r\n\r\n");
+            answer
+        } else if path == "/hop" {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: X-Origin-Hop\r\n\
+              X-Origin-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n\r\nhop\n"
+                .to_vec()
+        } else if path == "/echo" {
+            with_length(&body)
+        } else {
+            with_length(format!("you asked for {path}\n").as_bytes())
+        };
+        (&connection).write_all(&answer)?;
+        // The test may have stopped listening; the origin does not mind.
+        let _ = heard.send(Heard {
+            head,
+            raw_body,
+            body,
+        });
+        Ok(())
+    });
+    (address, hearing)
+}
+
+/// Starts an origin that never answers: it reads what it is sent until the other side hangs
+/// up, then reports what it got, and whether the other side closed (rather than it giving up
+/// after [`HANG`]).
+fn start_mute_origin() -> (SocketAddr, Receiver<(Vec<u8>, bool)>) {
+    let (hung_up, hearing) = mpsc::channel();
+    let address = start_blocking(move |mut connection| {
+        let mut received = Vec::new();
+        let closed = match connection.read_to_end(&mut received) {
+            Ok(_) => true,
+            Err(error) => !matches!(
+                error.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+        };
+        let _ = hung_up.send((received, closed));
+        Ok(())
+    });
+    (address, hearing)
+}
+
+/// Serves each connection with `serve` on a thread of its own, reads giving up after [`HANG`].
+fn start_blocking(
+    serve: impl Fn(TcpStream) -> io::Result<()> + Clone + Send + 'static,
+) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for connection in listener.incoming() {
+            let serve = serve.clone();
+            let connection = connection.unwrap();
+            connection.set_read_timeout(Some(HANG)).unwrap();
+            // A request the origin cannot read just ends its connection.
+            thread::spawn(move || serve(connection));
+        }
+    });
+    address
+}
+
+/// Reads lines up to and including the one `last` picks, and returns them whole.
+fn read_line_by_line(reader: &mut impl BufRead, last: impl Fn(&str) -> bool) -> io::Result<String> {
+    let mut text = String::new();
+    loop {
+        let start = text.len();
+        if reader.read_line(&mut text)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if last(&text[start..]) {
+            return Ok(text);
+        }
+    }
+}
+
+/// Reads a chunked body, keeping it as it came in `raw` and decoded in `body`.
+fn read_chunked(
+    reader: &mut impl BufRead,
+    raw: &mut Vec<u8>,
+    body: &mut Vec<u8>,
+) -> io::Result<()> {
+    loop {
+        let line = read_line_by_line(reader, |_| true)?;
+        raw.extend(line.as_bytes());
+        let size = line.split([';', '\r']).next().unwrap_or_default();
+        let size = usize::from_str_radix(size, 16).map_err(io::Error::other)?;
+        if size == 0 {
+            let trailer = read_line_by_line(reader, |line| line == "\r\n")?;
+            raw.extend(trailer.as_bytes());
+            return Ok(());
+        }
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
+        raw.extend(&chunk);
+        body.extend(&chunk[..size]);
+    }
+}
+
+/// A `200 OK` answer with `body` and its Content-Length.
+fn with_length(body: &[u8]) -> Vec<u8> {
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+    [head.as_bytes(), body].concat()
+}
+
+/// What the test origin serves: every byte value, over and over, 300 000 bytes in all.
+fn known_body() -> Vec<u8> {
+    (0..=255u8).cycle().take(300_000).collect()
+}
+
+/// `length` bytes that look random (xorshift), the same on every run.
+fn noise(length: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut bytes = Vec::with_capacity(length);
+    while bytes.len() < length {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend(state.to_le_bytes());
+    }
+    bytes.truncate(length);
+    bytes
+}
+
+/// curl's arguments to POST its standard input to the origin's `/echo` through the proxy.
+fn post_args(proxy: SocketAddr, origin: SocketAddr, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["-x".to_string(), format!("http://{proxy}")];
+    // An empty `Expect:` stops curl from waiting for a `100 Continue` before sending the body.
+    args.extend(["--data-binary", "@-", "-H", "Expect:"].map(String::from));
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    args.push(format!("http://{origin}/echo"));
+    args
+}
+
+/// Runs curl with `args` and `stdin`, ignoring any proxy settings of the environment and any
+/// `~/.curlrc`, and returns what it wrote on stdout.
+fn curl(args: &[impl AsRef<std::ffi::OsStr>], stdin: &[u8]) -> Vec<u8> {
+    let mut command = Command::new("curl");
+    command
+        .args(["-q", "--silent", "--show-error", "--max-time", "60"])
+        .args(args);
+    for proxy in ["http_proxy", "https_proxy", "all_proxy", "no_proxy"] {
+        command
+            .env_remove(proxy)
+            .env_remove(proxy.to_ascii_uppercase());
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl can be started");
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    let writer = thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A connection to `proxy` whose reads give up after [`HANG`].
+fn connect(proxy: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(proxy).unwrap();
+    stream.set_read_timeout(Some(HANG)).unwrap();
+    stream
+}
+
+/// Reads an answer up to the proxy's closing the connection, and splits it into head and body.
+fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let end = answer.windows(4).position(|window| window == b"\r\n\r\n");
+    let end = end.expect("a complete head") + 4;
+    let body = answer.split_off(end);
+    (String::from_utf8(answer).unwrap(), body)
+}
+
+/// Sends `request` to `proxy` and returns everything it answers, up to its closing the connection.
+fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
+    let mut stream = connect(proxy);
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Asserts that a plain GET through `proxy` to `origin` works.
+fn assert_good_request(proxy: SocketAddr, origin: SocketAddr) {
+    let answer = exchange(
+        proxy,
+        format!("GET http://{origin}/good HTTP/1.1\r\n\r\n").as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.ends_with("\r\n\r\nyou asked for /good\n"),
+        "{answer}"
+    );
+}
+
+/// Raises the soft limit on open files to `wanted` when it is lower (macOS allows 256 by
+/// default), within the hard limit.
+fn allow_descriptors(wanted: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < wanted.min(hard) {
+        setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard).unwrap();
+    }
+}
