@@ -28,6 +28,11 @@ book-sync:
 compare N="50" DELAY_MS="100":
     @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
 
+# The loop's own benchmarks on every step (the talk's), then the proxies with 200 clients
+bench:
+    cargo bench --package workshop-tests --bench event_loop
+    @cargo run --quiet --release --package step7-tasks -- compare 200 100
+
 # Run every test of every step (the same command CI runs)
 test:
     cargo test --workspace
