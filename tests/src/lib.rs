@@ -5,9 +5,14 @@
 
 pub mod book;
 
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::LazyLock;
+use std::thread;
+use std::time::Duration;
 
 use regex::Regex;
 
@@ -59,4 +64,59 @@ pub fn normalize(output: &str) -> String {
         text = pattern.replace_all(&text, *replacement).into_owned();
     }
     text
+}
+
+/// Long enough for any honest wait on a loaded machine; only a hang reaches it.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// What the test origins serve: every byte value, over and over, 300 000 bytes in all.
+pub fn known_body() -> Vec<u8> {
+    (0..=255u8).cycle().take(300_000).collect()
+}
+
+/// Runs curl with `args` and `stdin`, ignoring any proxy settings of the environment and any
+/// `~/.curlrc`, and returns what it wrote on stdout. Panics with curl's stderr when it fails.
+pub fn curl(args: &[impl AsRef<OsStr>], stdin: &[u8]) -> Vec<u8> {
+    let mut command = Command::new("curl");
+    command
+        .args(["-q", "--silent", "--show-error", "--max-time", "60"])
+        .args(args);
+    for proxy in ["http_proxy", "https_proxy", "all_proxy", "no_proxy"] {
+        command
+            .env_remove(proxy)
+            .env_remove(proxy.to_ascii_uppercase());
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl can be started");
+    let mut input = child.stdin.take().expect("curl's stdin is piped");
+    let stdin = stdin.to_vec();
+    let writer = thread::spawn(move || input.write_all(&stdin));
+    let output = child.wait_with_output().expect("curl runs");
+    writer
+        .join()
+        .expect("the writer does not panic")
+        .expect("curl reads its stdin");
+    assert!(
+        output.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Sends `request` to `proxy` and returns everything it answers, up to its closing the
+/// connection; reads give up after [`HANG`].
+pub fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(proxy).expect("the proxy accepts");
+    stream.set_read_timeout(Some(HANG)).expect("a read timeout");
+    stream
+        .write_all(request)
+        .expect("the proxy reads the request");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the proxy answers");
+    String::from_utf8_lossy(&answer).into_owned()
 }

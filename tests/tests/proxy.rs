@@ -8,15 +8,12 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
 use step7_tasks::proxy::{Config, MAX_HEAD_BYTES, serve};
-
-/// Long enough for any honest wait on a loaded machine; only a hang reaches it.
-const HANG: Duration = Duration::from_secs(60);
+use workshop_tests::{HANG, curl, exchange, known_body};
 
 #[test]
 fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
@@ -485,11 +482,6 @@ fn with_length(body: &[u8]) -> Vec<u8> {
     [head.as_bytes(), body].concat()
 }
 
-/// What the test origin serves: every byte value, over and over, 300 000 bytes in all.
-fn known_body() -> Vec<u8> {
-    (0..=255u8).cycle().take(300_000).collect()
-}
-
 /// `length` bytes that look random (xorshift), the same on every run.
 fn noise(length: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -514,37 +506,6 @@ fn post_args(proxy: SocketAddr, origin: SocketAddr, extra: &[&str]) -> Vec<Strin
     args
 }
 
-/// Runs curl with `args` and `stdin`, ignoring any proxy settings of the environment and any
-/// `~/.curlrc`, and returns what it wrote on stdout.
-fn curl(args: &[impl AsRef<std::ffi::OsStr>], stdin: &[u8]) -> Vec<u8> {
-    let mut command = Command::new("curl");
-    command
-        .args(["-q", "--silent", "--show-error", "--max-time", "60"])
-        .args(args);
-    for proxy in ["http_proxy", "https_proxy", "all_proxy", "no_proxy"] {
-        command
-            .env_remove(proxy)
-            .env_remove(proxy.to_ascii_uppercase());
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("curl can be started");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
 /// A connection to `proxy` whose reads give up after [`HANG`].
 fn connect(proxy: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(proxy).unwrap();
@@ -560,15 +521,6 @@ fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
     let end = end.expect("a complete head") + 4;
     let body = answer.split_off(end);
     (String::from_utf8(answer).unwrap(), body)
-}
-
-/// Sends `request` to `proxy` and returns everything it answers, up to its closing the connection.
-fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
-    let mut stream = connect(proxy);
-    stream.write_all(request).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Asserts that a plain GET through `proxy` to `origin` works.

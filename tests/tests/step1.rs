@@ -6,19 +6,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use workshop_tests::{normalize, run_demo};
+use workshop_tests::{HANG, curl, exchange, known_body, normalize, run_demo};
 
 use step1_blocking as step1;
 
 use step1::{MAX_HEAD_BYTES, serve_one_at_a_time, serve_thread_per_connection, slow_origin};
-
-/// Long enough for any honest wait on a loaded machine; only a hang reaches it.
-const HANG: Duration = Duration::from_secs(60);
 
 #[test]
 fn demo_output() {
@@ -169,11 +165,6 @@ fn start(serve: impl FnOnce(TcpListener) + Send + 'static) -> SocketAddr {
     address
 }
 
-/// What the test origin serves: every byte value, over and over, 300 000 bytes in all.
-fn known_body() -> Vec<u8> {
-    (0..=255u8).cycle().take(300_000).collect()
-}
-
 /// Starts an origin that answers a GET with [`known_body`] and a POST with its own body, and
 /// sends the head of every request it gets down the returned channel.
 fn start_test_origin() -> (SocketAddr, Receiver<String>) {
@@ -212,52 +203,6 @@ fn start_test_origin() -> (SocketAddr, Receiver<String>) {
         }
     });
     (address, received)
-}
-
-/// Runs curl with `args` and `stdin`, ignoring any proxy settings of the environment, and returns
-/// what it wrote on stdout.
-fn curl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
-    let mut command = Command::new("curl");
-    command
-        .args(["-q", "--silent", "--show-error", "--max-time", "60"])
-        .args(args);
-    for variable in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "no_proxy",
-        "NO_PROXY",
-    ] {
-        command.env_remove(variable);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("curl can be started");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    let writer = thread::spawn(move || input.write_all(&stdin));
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        output.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
-/// Sends `request` to `proxy` and returns everything it answers, up to its closing the connection.
-fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(proxy).unwrap();
-    stream.set_read_timeout(Some(HANG)).unwrap();
-    stream.write_all(request).unwrap();
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Sends `clients` requests at once through `proxy` to `origin`, and returns how long after the

@@ -98,7 +98,7 @@ pub struct Handle {
 }
 
 struct HandleInner {
-    /// The callback's type name, e.g. `step3_callbacks::foo`, for the debug trace.
+    /// The callback's type name, such as `my_crate::foo`, for the debug trace.
     name: &'static str,
     callback: RefCell<Option<Box<dyn FnOnce()>>>,
     cancelled: Cell<bool>,
