@@ -1,11 +1,19 @@
 //! Many descriptors at once, and the one `select` cannot hold. These open hundreds of
 //! descriptors, so they live in a test binary of their own: other tests in the same process
-//! could otherwise be pushed past `FD_SETSIZE` by them.
+//! could otherwise be pushed past `FD_SETSIZE` by them. Within this binary they take turns,
+//! for the same reason.
 
 use std::fs::File;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::select::FD_SETSIZE;
+
+/// Held by each test while it runs, so that only one at a time opens descriptors.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Opens files until one is numbered `FD_SETSIZE` or more, raising the soft limit on open
 /// files first when it would not allow it. Returns every file opened, the last one beyond.
@@ -38,6 +46,7 @@ macro_rules! descriptor_tests {
 
             #[test]
             fn a_descriptor_beyond_fd_setsize_is_refused_at_registration() {
+                let _turn = super::one_at_a_time();
                 let mut files = super::open_beyond_fd_setsize();
                 let event_loop = EventLoop::new();
                 let beyond = Rc::new(files.pop().unwrap());
@@ -58,6 +67,7 @@ macro_rules! descriptor_tests {
             /// chunk back, and the client reads until it has the whole message back.
             #[test]
             fn hundreds_of_socket_pairs_echo_every_byte_through_one_loop() {
+                let _turn = super::one_at_a_time();
                 const PAIRS: usize = 200;
                 let event_loop = EventLoop::new();
                 let finished = Rc::new(Cell::new(0));
