@@ -79,8 +79,18 @@ fn main() {
     schedule_later!(step7_tasks);
     sleep_future!(step5_futures);
     sleep_future!(step6_select);
-    sleep_future!(step7_tasks);
     let event_loop = step7_tasks::EventLoop::new();
+    report(
+        "step7_tasks",
+        "run_until_complete(task(sleep(0)))",
+        20_000,
+        || {
+            for _ in 0..20_000 {
+                let task = event_loop.create_task(step7_tasks::sleep(Duration::ZERO));
+                event_loop.run_until_complete(&task).unwrap().unwrap();
+            }
+        },
+    );
     report(
         "step7_tasks",
         "create_task + run to the end",

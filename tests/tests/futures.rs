@@ -8,9 +8,17 @@ macro_rules! future_tests {
             use std::rc::Rc;
             use std::time::Duration;
 
-            use ::$step::{Error, EventLoop, Future, gather, sleep};
+            use ::$step::{Error, EventLoop, Future, gather};
 
             type Log = Rc<RefCell<Vec<String>>>;
+
+            /// Runs the loop until the callbacks that are ready now have run.
+            fn one_more_round(event_loop: &EventLoop) {
+                let round = event_loop.create_future();
+                let done = round.clone();
+                event_loop.call_soon(move || done.set_result(()).unwrap());
+                event_loop.run_until_complete(&round).unwrap();
+            }
 
             fn record<T: std::fmt::Debug + Clone + 'static>(
                 log: &Log,
@@ -67,9 +75,7 @@ macro_rules! future_tests {
                 event_loop.call_soon(move || marker.borrow_mut().push("scheduled after".into()));
                 event_loop.run_until_complete(&future).unwrap();
                 // run_until_complete returns as soon as the future is done: run one more round.
-                event_loop
-                    .run_until_complete(&sleep(&event_loop, Duration::ZERO))
-                    .unwrap();
+                one_more_round(&event_loop);
                 assert_eq!(
                     *log.borrow(),
                     ["first: Ok(5)", "second: Ok(5)", "scheduled after"]
@@ -84,9 +90,7 @@ macro_rules! future_tests {
                 future.set_result("done").unwrap();
                 future.add_done_callback(record(&log, "late"));
                 assert!(log.borrow().is_empty(), "not called inline either");
-                event_loop
-                    .run_until_complete(&sleep(&event_loop, Duration::ZERO))
-                    .unwrap();
+                one_more_round(&event_loop);
                 assert_eq!(*log.borrow(), ["late: Ok(\"done\")"]);
             }
 
@@ -104,9 +108,7 @@ macro_rules! future_tests {
                     event_loop.run_until_complete(&future),
                     Err(Error::Cancelled)
                 );
-                event_loop
-                    .run_until_complete(&sleep(&event_loop, Duration::ZERO))
-                    .unwrap();
+                one_more_round(&event_loop);
                 assert_eq!(*log.borrow(), ["cb: Err(Cancelled)"]);
             }
 
@@ -119,36 +121,6 @@ macro_rules! future_tests {
                     setter.set_result(42).unwrap()
                 });
                 assert_eq!(event_loop.run_until_complete(&future), Ok(42));
-            }
-
-            #[test]
-            fn sleeps_finish_in_deadline_order() {
-                let event_loop = EventLoop::new();
-                let log = Log::default();
-                let sleeps: Vec<_> = [30, 10, 20]
-                    .into_iter()
-                    .map(|ms| {
-                        let done = sleep(&event_loop, Duration::from_millis(ms));
-                        let log = log.clone();
-                        done.add_done_callback(move |_| log.borrow_mut().push(ms.to_string()));
-                        done
-                    })
-                    .collect();
-                event_loop
-                    .run_until_complete(&gather(&event_loop, sleeps))
-                    .unwrap();
-                assert_eq!(*log.borrow(), ["10", "20", "30"]);
-            }
-
-            #[test]
-            fn a_cancelled_sleep_stays_cancelled_when_its_timer_fires() {
-                let event_loop = EventLoop::new();
-                let sleeping = sleep(&event_loop, Duration::from_millis(1));
-                assert!(sleeping.cancel());
-                event_loop
-                    .run_until_complete(&sleep(&event_loop, Duration::from_millis(5)))
-                    .unwrap();
-                assert_eq!(sleeping.result(), Err(Error::Cancelled));
             }
 
             #[test]
@@ -218,6 +190,57 @@ macro_rules! future_tests {
             }
         }
     };
+}
+
+/// The callback-style `sleep(&event_loop, delay)` of steps 5 and 6; step 7's is an `async fn`
+/// that finds the running loop itself, and its tests are in `tasks.rs`.
+macro_rules! sleep_tests {
+    ($step:ident) => {
+        mod $step {
+            use std::cell::RefCell;
+            use std::rc::Rc;
+            use std::time::Duration;
+
+            use ::$step::{Error, EventLoop, gather, sleep};
+
+            type Log = Rc<RefCell<Vec<String>>>;
+
+            #[test]
+            fn sleeps_finish_in_deadline_order() {
+                let event_loop = EventLoop::new();
+                let log = Log::default();
+                let sleeps: Vec<_> = [30, 10, 20]
+                    .into_iter()
+                    .map(|ms| {
+                        let done = sleep(&event_loop, Duration::from_millis(ms));
+                        let log = log.clone();
+                        done.add_done_callback(move |_| log.borrow_mut().push(ms.to_string()));
+                        done
+                    })
+                    .collect();
+                event_loop
+                    .run_until_complete(&gather(&event_loop, sleeps))
+                    .unwrap();
+                assert_eq!(*log.borrow(), ["10", "20", "30"]);
+            }
+
+            #[test]
+            fn a_cancelled_sleep_stays_cancelled_when_its_timer_fires() {
+                let event_loop = EventLoop::new();
+                let sleeping = sleep(&event_loop, Duration::from_millis(1));
+                assert!(sleeping.cancel());
+                event_loop
+                    .run_until_complete(&sleep(&event_loop, Duration::from_millis(5)))
+                    .unwrap();
+                assert_eq!(sleeping.result(), Err(Error::Cancelled));
+            }
+        }
+    };
+}
+
+mod sleep {
+    sleep_tests!(step5_futures);
+    sleep_tests!(step6_select);
 }
 
 future_tests!(step5_futures);

@@ -47,8 +47,8 @@ fn a_task_drives_an_async_fn_to_its_output() {
 fn run_is_a_new_loop_a_task_and_run_until_complete() {
     assert_eq!(get_running_loop().err(), Some(Error::NoRunningLoop));
     let outcome = run(async {
-        let event_loop = get_running_loop().expect("run's loop is running");
-        sleep(&event_loop, Duration::from_millis(1)).await.unwrap();
+        get_running_loop().expect("run's loop is running");
+        sleep(Duration::from_millis(1)).await.unwrap();
         "done"
     });
     assert_eq!(outcome, Ok("done"));
@@ -233,9 +233,8 @@ fn gather_over_tasks_gives_results_in_input_order() {
         let tasks: Vec<_> = [30_u64, 10, 20]
             .into_iter()
             .map(|ms| {
-                let lp = event_loop.clone();
                 event_loop.create_task(async move {
-                    sleep(&lp, Duration::from_millis(ms)).await.unwrap();
+                    sleep(Duration::from_millis(ms)).await.unwrap();
                     ms
                 })
             })
@@ -338,4 +337,30 @@ fn no_descriptor_stays_registered_after_many_connections_open_and_close() {
         (echoes.iter().all(|echo| echo == b"hello"), still_watched)
     });
     assert_eq!(outcome, Ok((true, Vec::new())));
+}
+
+#[test]
+fn sleeping_tasks_wake_in_deadline_order() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let event_loop = EventLoop::new();
+    let tasks: Vec<_> = [30_u64, 10, 20]
+        .into_iter()
+        .map(|ms| {
+            let log = log.clone();
+            event_loop.create_task(async move {
+                sleep(Duration::from_millis(ms)).await.unwrap();
+                log.borrow_mut().push(ms);
+            })
+        })
+        .collect();
+    event_loop
+        .run_until_complete(&gather(&event_loop, tasks))
+        .unwrap();
+    assert_eq!(*log.borrow(), [10, 20, 30]);
+}
+
+#[test]
+fn sleep_outside_a_running_loop_says_so() {
+    let outcome = futures::executor::block_on(sleep(Duration::ZERO));
+    assert_eq!(outcome, Err(Error::NoRunningLoop));
 }

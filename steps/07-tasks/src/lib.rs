@@ -598,15 +598,29 @@ impl From<Error> for io::Error {
     }
 }
 
-/// A future that finishes after `delay` (the talk's `sleep`, built from `call_later`).
-pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
+/// Waits `delay` without blocking the loop (asyncio's `sleep`): a future finished by a
+/// `call_later` timer, as before, but on the running loop, so nobody passes the loop in.
+pub async fn sleep(delay: Duration) -> Result<(), Error> {
+    let event_loop = get_running_loop()?;
     let future = event_loop.create_future();
     let sleeper = future.clone();
-    event_loop.call_later(delay, move || {
-        // A sleep cancelled meanwhile keeps its outcome: there is nobody left to wake.
-        let _ = sleeper.set_result(());
+    let timer = event_loop.call_later(delay, move || {
+        sleeper
+            .set_result(())
+            .expect("only this timer finishes the sleep");
     });
-    future
+    // A sleep dropped before its time (its task cancelled, say) takes its timer with it.
+    let _timer = CancelOnDrop(timer);
+    future.await
+}
+
+/// Cancels a timer when dropped: the cleanup that asyncio writes in a `finally` block.
+struct CancelOnDrop(TimerHandle);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// A future of every result, in the order the futures were given, whatever order they

@@ -15,7 +15,7 @@ use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use step7_tasks::compare::compare;
 use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
-use step7_tasks::{gather, get_running_loop, run, sleep};
+use step7_tasks::{Error, gather, get_running_loop, run, sleep};
 
 const USAGE: &str = "usage: step7-tasks [--listen ADDR] | demo | compare [REQUESTS [DELAY_MS]]";
 
@@ -66,13 +66,11 @@ fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
 }
 
 /// The talk's first example: print, sleep without blocking anyone, print.
-async fn greet() {
+async fn greet() -> Result<(), Error> {
     println!("Hello");
-    let event_loop = get_running_loop().expect("greet runs on a loop");
-    sleep(&event_loop, Duration::from_millis(500))
-        .await
-        .expect("nobody cancels it");
+    sleep(Duration::from_secs(1)).await?;
     println!("World");
+    Ok(())
 }
 
 /// The pages the demo's clients fetch, and how long the origin takes for each.
@@ -86,7 +84,7 @@ const PAGES: [(&str, u64); 5] = [
 
 fn demo() -> io::Result<()> {
     println!("asyncio.run(greet()):");
-    run(greet())?;
+    run(greet())??;
     println!();
     println!(
         "A slow origin, the proxy and {} clients, all tasks on one loop:",
@@ -166,7 +164,7 @@ async fn answer_slowly(stream: TcpStream) -> io::Result<()> {
         .iter()
         .find(|(page, _)| *page == name)
         .map_or(0, |(_, ms)| *ms);
-    sleep(&get_running_loop()?, Duration::from_millis(delay)).await?;
+    sleep(Duration::from_millis(delay)).await?;
     let body = format!("A wild {name} appears!");
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",

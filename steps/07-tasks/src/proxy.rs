@@ -73,7 +73,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
             // letting a task close one; asyncio waits a second too.
             Err(error) => {
                 eprintln!("accept failed: {error}");
-                sleep(&event_loop, Duration::from_secs(1)).await?;
+                sleep(Duration::from_secs(1)).await?;
             }
         }
     }
