@@ -197,6 +197,15 @@ pub fn generate() -> BTreeMap<PathBuf, String> {
     files
 }
 
+/// Whether the system's `diff` is GNU diff, which made the book's diffs. Other `diff`s (the BSD
+/// one of recent macOS) may cut the same changes into other hunks.
+pub fn system_diff_is_gnu() -> bool {
+    Command::new("diff")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains("GNU diffutils"))
+}
+
 /// What changed from `old` to `new`, exactly as `just diff N` shows it: `diff -ruN` of the two
 /// folders, with the timestamps cut from the `---` and `+++` lines.
 pub fn diff(old: &Step, new: &Step) -> String {

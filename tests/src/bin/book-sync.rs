@@ -6,9 +6,15 @@
 
 use std::fs;
 
-use workshop_tests::book::{generate, generated_dir, is_current, on_disk};
+use workshop_tests::book::{generate, generated_dir, is_current, on_disk, system_diff_is_gnu};
 
 fn main() {
+    if !system_diff_is_gnu() {
+        eprintln!(
+            "book-sync: the book's diffs are made with GNU diff; install it (diffutils) first"
+        );
+        std::process::exit(1);
+    }
     let root = generated_dir();
     let fresh = generate();
     let old = on_disk();
