@@ -9,6 +9,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use workshop_tests::{HANG, curl, exchange, known_body};
 
 #[test]
 fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
+    let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
     let proxy = start_proxy(Config::default());
     // `/chunked` is answered in chunks, which curl decodes: the proxy passes them on as they are.
@@ -54,6 +56,7 @@ fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
 
 #[test]
 fn curl_tunnels_through_connect() {
+    let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
     let proxy = start_proxy(Config::default());
     let url = format!("http://{origin}/known/tunnelled");
@@ -73,6 +76,7 @@ fn curl_tunnels_through_connect() {
 
 #[test]
 fn curl_posts_a_body_and_gets_it_echoed() {
+    let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
     let proxy = start_proxy(Config::default());
     let sent: Vec<u8> = (0..=255u8).rev().cycle().take(100_000).collect();
@@ -100,6 +104,7 @@ fn curl_posts_a_body_and_gets_it_echoed() {
 
 #[test]
 fn several_megabytes_of_binary_go_both_ways_byte_for_byte() {
+    let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
     let proxy = start_proxy(Config::default());
     let sent = noise(8 * 1024 * 1024);
@@ -116,6 +121,7 @@ fn several_megabytes_of_binary_go_both_ways_byte_for_byte() {
 
 #[test]
 fn a_chunked_body_is_forwarded_as_it_is_and_ends_where_its_framing_says() {
+    let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
     let proxy = start_proxy(Config::default());
 
@@ -159,6 +165,7 @@ fn a_chunked_body_is_forwarded_as_it_is_and_ends_where_its_framing_says() {
 
 #[test]
 fn hop_by_hop_headers_stop_at_the_proxy_both_ways() {
+    let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
     let proxy = start_proxy(Config::default());
     let request = format!(
@@ -184,6 +191,7 @@ fn hop_by_hop_headers_stop_at_the_proxy_both_ways() {
 
 #[test]
 fn two_hundred_clients_at_once_each_get_their_own_answer() {
+    let _descriptors = all_descriptors();
     allow_descriptors(1024);
     let (origin, _heard) = start_origin();
     let proxy = start_proxy(Config::default());
@@ -211,6 +219,7 @@ fn two_hundred_clients_at_once_each_get_their_own_answer() {
 
 #[test]
 fn bad_requests_get_a_clear_answer_and_the_proxy_goes_on() {
+    let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
     let proxy = start_proxy(Config::default());
     let refused = TcpListener::bind("127.0.0.1:0")
@@ -269,6 +278,7 @@ fn bad_requests_get_a_clear_answer_and_the_proxy_goes_on() {
 
 #[test]
 fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
+    let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
     let (mute, hung_up) = start_mute_origin();
     // Long enough for the good origin to answer on a loaded machine, short enough for a test.
@@ -294,6 +304,7 @@ fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
 
 #[test]
 fn a_client_that_leaves_mid_body_takes_the_origin_connection_with_it() {
+    let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
     let (mute, hung_up) = start_mute_origin();
     let proxy = start_proxy(Config::default());
@@ -535,6 +546,20 @@ fn assert_good_request(proxy: SocketAddr, origin: SocketAddr) {
         "{answer}"
     );
 }
+
+/// Taken by every test but the one with 200 clients, which takes [`all_descriptors`]: that one
+/// holds some 800 descriptors at its peak, and a test beside it could be pushed past the 1024
+/// that `select` can watch.
+fn some_descriptors() -> RwLockReadGuard<'static, ()> {
+    DESCRIPTORS.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Taken by the test with 200 clients, so that it runs alone.
+fn all_descriptors() -> RwLockWriteGuard<'static, ()> {
+    DESCRIPTORS.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+static DESCRIPTORS: RwLock<()> = RwLock::new(());
 
 /// Raises the soft limit on open files to `wanted` when it is lower (macOS allows 256 by
 /// default), within the hard limit.

@@ -35,8 +35,19 @@ impl Comparison {
     }
 }
 
+/// The most clients a batch may have. Clients, proxy and origin share this process, which
+/// holds four descriptors per client in flight, and `select` only watches descriptors numbered
+/// below `FD_SETSIZE` (1024): a larger batch would fail for want of descriptors, not of speed.
+pub const MAX_REQUESTS: usize = 200;
+
 /// Starts the origin and both proxies, sends `requests` clients through each, and times them.
 pub fn compare(requests: usize, origin_delay: Duration) -> io::Result<Comparison> {
+    if requests > MAX_REQUESTS {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("at most {MAX_REQUESTS} clients: select(2) watches descriptors below 1024"),
+        ));
+    }
     let origin = spawn_server(move |listener| slow_origin(listener, origin_delay))?;
     let blocking = spawn_server(serve_one_at_a_time)?;
     let asynchronous = spawn_async_proxy()?;
@@ -95,13 +106,12 @@ fn time_batch(proxy: SocketAddr, origin: SocketAddr, requests: usize) -> io::Res
 
 /// One GET through the proxy; an answer that is not `200 OK` is an error.
 fn get_through(proxy: SocketAddr, origin: SocketAddr, i: usize) -> io::Result<()> {
-    let mut stream = TcpStream::connect(proxy)?;
-    write!(
-        stream,
-        "GET http://{origin}/{i} HTTP/1.1\r\nHost: {origin}\r\n\r\n"
-    )?;
+    let failed = |error: io::Error| io::Error::new(error.kind(), format!("request {i}: {error}"));
+    let mut stream = TcpStream::connect(proxy).map_err(failed)?;
+    let request = format!("GET http://{origin}/{i} HTTP/1.1\r\nHost: {origin}\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(failed)?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
+    stream.read_to_end(&mut response).map_err(failed)?;
     if !response.starts_with(b"HTTP/1.1 200") {
         let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
         return Err(io::Error::other(format!("request {i} failed: {head:?}")));
