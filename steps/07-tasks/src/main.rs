@@ -75,11 +75,11 @@ async fn greet() -> Result<(), Error> {
 
 /// The pages the demo's clients fetch, and how long the origin takes for each.
 const PAGES: [(&str, u64); 5] = [
-    ("Pikachu", 1000),
-    ("Bulbasaur", 200),
-    ("Charmander", 800),
-    ("Squirtle", 400),
-    ("Eevee", 600),
+    ("Pikachu", 1500),
+    ("Bulbasaur", 300),
+    ("Charmander", 1200),
+    ("Squirtle", 600),
+    ("Eevee", 900),
 ];
 
 fn demo() -> io::Result<()> {
