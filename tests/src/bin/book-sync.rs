@@ -2,7 +2,8 @@
 //! demos' output) under `book/src/generated/`, and deletes the ones no longer generated.
 //!
 //! An output whose only changes are durations or ports is left as it is, so that syncing twice
-//! changes nothing in git.
+//! changes nothing in git. When a demo's own durations change (a new delay), delete its file
+//! under `book/src/generated/output/` first, so that the book shows the new numbers.
 
 use std::fs;
 
