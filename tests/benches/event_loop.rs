@@ -87,7 +87,7 @@ fn main() {
         || {
             for _ in 0..20_000 {
                 let task = event_loop.create_task(step7_tasks::sleep(Duration::ZERO));
-                event_loop.run_until_complete(&task).unwrap().unwrap();
+                event_loop.run_until_complete(task).unwrap();
             }
         },
     );
@@ -96,12 +96,10 @@ fn main() {
         "create_task + run to the end",
         100_000,
         || {
-            let tasks: Vec<_> = (0..100_000)
+            let mut tasks: Vec<_> = (0..100_000)
                 .map(|i| event_loop.create_task(async move { i }))
                 .collect();
-            event_loop
-                .run_until_complete(tasks.last().unwrap())
-                .unwrap();
+            event_loop.run_until_complete(tasks.pop().unwrap()).unwrap();
         },
     );
 }

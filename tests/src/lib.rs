@@ -5,12 +5,16 @@
 
 pub mod book;
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::sync::LazyLock;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
@@ -68,6 +72,45 @@ pub fn normalize(output: &str) -> String {
 
 /// Long enough for any honest wait on a loaded machine; only a hang reaches it.
 pub const HANG: Duration = Duration::from_secs(60);
+
+/// Runs `test` on a thread of its own and waits for it [`HANG`] at most, so that a test of
+/// something that could hang fails with a message naming `what` instead of hanging the suite.
+/// A panic in `test` is the test's failure, passed on as it is.
+pub fn within_hang<T: Send + 'static>(what: &str, test: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done_tx, done_rx) = mpsc::channel();
+    let runner = thread::spawn(move || drop(done_tx.send(test())));
+    match done_rx.recv_timeout(HANG) {
+        Ok(outcome) => outcome,
+        Err(RecvTimeoutError::Timeout) => panic!("{what}: not done after {HANG:?}, it hangs"),
+        Err(RecvTimeoutError::Disconnected) => match runner.join() {
+            Err(panic) => resume_unwind(panic),
+            Ok(()) => unreachable!("a runner that returns has sent its outcome"),
+        },
+    }
+}
+
+/// The message `code` panics with; panics itself when `code` returns instead.
+pub fn panic_message(code: impl FnOnce()) -> String {
+    let panic = catch_unwind(AssertUnwindSafe(code)).expect_err("it panics");
+    let text = panic.downcast_ref::<&str>().map(|text| text.to_string());
+    text.or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// Sets its flag when dropped: shows when a callback's or a task's captures are dropped.
+pub struct DropFlag(pub Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// A flag, and a [`DropFlag`] that sets it.
+pub fn drop_flag() -> (Rc<Cell<bool>>, DropFlag) {
+    let flag = Rc::new(Cell::new(false));
+    (flag.clone(), DropFlag(flag))
+}
 
 /// What the test origins serve: every byte value, over and over, 300 000 bytes in all.
 pub fn known_body() -> Vec<u8> {

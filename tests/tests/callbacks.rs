@@ -8,6 +8,9 @@ macro_rules! callback_tests {
             use std::rc::Rc;
 
             use ::$step::EventLoop;
+            use workshop_tests::{drop_flag, panic_message, within_hang};
+
+            use super::EMPTY_REST;
 
             /// A shared list that callbacks append to, and the loop's order is read from.
             fn log() -> Rc<RefCell<Vec<String>>> {
@@ -143,12 +146,79 @@ macro_rules! callback_tests {
                 handle.cancel();
                 assert!(format!("{handle:?}").contains("cancelled"), "{handle:?}");
             }
+
+            #[test]
+            fn a_loop_run_inside_itself_is_refused_with_asyncio_message() {
+                within_hang("run_forever inside run_forever", || {
+                    let event_loop = EventLoop::new();
+                    let inner = event_loop.clone();
+                    event_loop.call_soon(move || inner.run_forever());
+                    let message = panic_message(|| event_loop.run_forever());
+                    assert_eq!(message, "This event loop is already running");
+                    assert!(!event_loop.is_running(), "a panic leaves it stopped");
+                    event_loop.call_soon(stop(&event_loop));
+                    event_loop.run_forever();
+                });
+            }
+
+            #[test]
+            fn close_drops_the_queued_callbacks_and_the_loop_refuses_more_work() {
+                let event_loop = EventLoop::new();
+                let (dropped, guard) = drop_flag();
+                event_loop.call_soon(move || drop(guard));
+                event_loop.close();
+                assert!(dropped.get(), "the queued callback's captures are dropped");
+                assert!(event_loop.is_closed());
+                assert_eq!(
+                    format!("{event_loop:?}"),
+                    format!(
+                        "<EventLoop running=false closed=true ready=0{}>",
+                        EMPTY_REST
+                    )
+                );
+                event_loop.close();
+                assert_eq!(
+                    panic_message(|| drop(event_loop.call_soon(|| {}))),
+                    "Event loop is closed"
+                );
+                assert_eq!(
+                    panic_message(|| event_loop.run_forever()),
+                    "Event loop is closed"
+                );
+            }
+
+            #[test]
+            fn a_running_loop_cannot_be_closed() {
+                let event_loop = EventLoop::new();
+                let closer = event_loop.clone();
+                event_loop.call_soon(move || closer.close());
+                let message = panic_message(|| event_loop.run_forever());
+                assert_eq!(message, "Cannot close a running event loop");
+                assert!(!event_loop.is_closed());
+            }
         }
     };
 }
 
-callback_tests!(step3_callbacks);
-callback_tests!(step4_timers);
-callback_tests!(step5_futures);
-callback_tests!(step6_select);
-callback_tests!(step7_tasks);
+/// What a new loop's `Debug` shows after `ready=0`, step by step: each step that adds a queue
+/// or a map to the loop shows how full it is.
+mod step3 {
+    pub const EMPTY_REST: &str = "";
+    callback_tests!(step3_callbacks);
+}
+mod step4 {
+    pub const EMPTY_REST: &str = " timers=0";
+    callback_tests!(step4_timers);
+}
+mod step5 {
+    pub const EMPTY_REST: &str = " timers=0";
+    callback_tests!(step5_futures);
+}
+mod step6 {
+    pub const EMPTY_REST: &str = " timers=0 readers=0 writers=0";
+    callback_tests!(step6_select);
+}
+mod step7 {
+    pub const EMPTY_REST: &str = " timers=0 readers=0 writers=0 tasks=0";
+    callback_tests!(step7_tasks);
+}

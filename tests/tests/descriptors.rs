@@ -146,3 +146,48 @@ macro_rules! descriptor_tests {
 
 descriptor_tests!(step6_select);
 descriptor_tests!(step7_tasks);
+
+/// How many descriptors this process has open, as `/dev/fd` lists them (Linux and macOS).
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/dev/fd").unwrap().count()
+}
+
+/// The descriptors a child process inherits from this one, as the child lists them.
+fn inherited_descriptors() -> String {
+    let listing = std::process::Command::new("sh")
+        .args(["-c", "ls /dev/fd"])
+        .output()
+        .unwrap();
+    String::from_utf8(listing.stdout).unwrap()
+}
+
+#[test]
+fn ten_thousand_runs_leave_no_descriptor_open() {
+    let _turn = one_at_a_time();
+    let before = open_descriptors();
+    for i in 0..10_000 {
+        let echoed = ::step7_tasks::run(async move {
+            let event_loop = ::step7_tasks::get_running_loop().unwrap();
+            event_loop.create_task(async move { i }).await
+        });
+        assert_eq!(echoed, Ok(i));
+    }
+    assert_eq!(open_descriptors(), before);
+}
+
+#[test]
+fn the_loop_s_own_descriptors_are_not_inherited_by_child_processes() {
+    let _turn = one_at_a_time();
+    let before = inherited_descriptors();
+    let during = ::step7_tasks::run(async {
+        let event_loop = ::step7_tasks::get_running_loop().unwrap();
+        let listener = ::step7_tasks::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = ::step7_tasks::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        // A task makes the loop open its self-pipe.
+        event_loop.create_task(async {}).await.unwrap();
+        inherited_descriptors()
+    });
+    assert_eq!(during, before);
+}

@@ -9,6 +9,7 @@ macro_rules! future_tests {
             use std::time::Duration;
 
             use ::$step::{Error, EventLoop, Future, gather};
+            use workshop_tests::{panic_message, within_hang};
 
             type Log = Rc<RefCell<Vec<String>>>;
 
@@ -173,7 +174,7 @@ macro_rules! future_tests {
             }
 
             #[test]
-            fn a_cancelled_child_cancels_the_gathered_future() {
+            fn a_cancelled_child_fails_the_gathered_future_and_the_others_go_on() {
                 let event_loop = EventLoop::new();
                 let children: Vec<Future<i32>> =
                     (0..3).map(|_| event_loop.create_future()).collect();
@@ -187,6 +188,64 @@ macro_rules! future_tests {
                     event_loop.run_until_complete(&gathered),
                     Err(Error::Cancelled)
                 );
+                assert!(!gathered.cancelled(), "failed with Cancelled, as asyncio's");
+                one_more_round(&event_loop);
+                assert!(!children[2].done(), "the other children go on");
+            }
+
+            #[test]
+            fn the_first_child_to_fail_fails_the_gathered_future() {
+                let event_loop = EventLoop::new();
+                let children: Vec<Future<i32>> =
+                    (0..3).map(|_| event_loop.create_future()).collect();
+                let gathered = gather(&event_loop, children.clone());
+                children[2].set_exception(Error::NotReady).unwrap();
+                children[0].set_exception(Error::AlreadyDone).unwrap();
+                children[1].set_result(1).unwrap();
+                assert_eq!(
+                    event_loop.run_until_complete(&gathered),
+                    Err(Error::NotReady)
+                );
+            }
+
+            #[test]
+            fn a_future_can_fail_with_an_error_instead_of_a_result() {
+                let event_loop = EventLoop::new();
+                let future = event_loop.create_future::<i32>();
+                future.set_exception(Error::Cancelled).unwrap();
+                assert!(future.done() && !future.cancelled());
+                assert_eq!(future.result(), Err(Error::Cancelled));
+                assert_eq!(future.set_result(1), Err(Error::AlreadyDone));
+                assert_eq!(
+                    format!("{future:?}"),
+                    "<Future finished exception=the future was cancelled>"
+                );
+            }
+
+            #[test]
+            fn stop_before_the_future_is_done_ends_run_until_complete_with_asyncio_message() {
+                let message = within_hang("stop in run_until_complete", || {
+                    let event_loop = EventLoop::new();
+                    let never = event_loop.create_future::<i32>();
+                    let stopper = event_loop.clone();
+                    event_loop.call_soon(move || stopper.stop());
+                    panic_message(|| drop(event_loop.run_until_complete(&never)))
+                });
+                assert_eq!(message, "Event loop stopped before Future completed.");
+            }
+
+            #[test]
+            fn run_until_complete_inside_a_running_loop_is_refused() {
+                let message = within_hang("run_until_complete inside run_forever", || {
+                    let event_loop = EventLoop::new();
+                    let inner = event_loop.clone();
+                    event_loop.call_soon(move || {
+                        let future = inner.create_future::<i32>();
+                        let _ = inner.run_until_complete(&future);
+                    });
+                    panic_message(|| event_loop.run_forever())
+                });
+                assert_eq!(message, "This event loop is already running");
             }
         }
     };

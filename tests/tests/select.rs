@@ -13,6 +13,7 @@ macro_rules! select_tests {
             use std::time::Duration;
 
             use ::$step::{EventLoop, connect_nonblocking};
+            use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 
             type Log = Rc<RefCell<Vec<String>>>;
 
@@ -182,6 +183,96 @@ macro_rules! select_tests {
                 let mut outcomes = outcomes.borrow().clone();
                 outcomes.sort();
                 assert_eq!(outcomes, [("open", None), ("refused", Some(ErrorKind::ConnectionRefused))]);
+            }
+
+            #[test]
+            fn a_removed_reader_does_not_run_even_when_already_queued() {
+                let event_loop = EventLoop::new();
+                let (ours, mut theirs) = pair();
+                theirs.write_all(b"x").unwrap();
+                let log = Log::default();
+                // Queued before select answers, so it runs first in the iteration that queues
+                // the reader's call.
+                let (lp, s, l) = (event_loop.clone(), ours.clone(), log.clone());
+                event_loop.call_soon(move || {
+                    l.borrow_mut().push("remove".into());
+                    lp.remove_reader(&s);
+                    lp.stop();
+                });
+                let l = log.clone();
+                event_loop.add_reader(ours.clone(), move || l.borrow_mut().push("read".into())).unwrap();
+                event_loop.run_forever();
+                assert_eq!(*log.borrow(), ["remove"]);
+            }
+
+            #[test]
+            fn a_replaced_reader_does_not_run_even_when_already_queued() {
+                let event_loop = EventLoop::new();
+                let (ours, mut theirs) = pair();
+                theirs.write_all(b"x").unwrap();
+                let log = Log::default();
+                let (lp, s, l) = (event_loop.clone(), ours.clone(), log.clone());
+                event_loop.call_soon(move || {
+                    let l = l.clone();
+                    lp.add_reader(s.clone(), move || l.borrow_mut().push("new".into())).unwrap();
+                    lp.stop();
+                });
+                let l = log.clone();
+                event_loop.add_reader(ours.clone(), move || l.borrow_mut().push("old".into())).unwrap();
+                event_loop.run_forever();
+                assert!(log.borrow().is_empty(), "{:?}", log.borrow());
+            }
+
+            /// Removes a reader of the loop when dropped, as step 7's sockets do.
+            struct Unregister(EventLoop, Rc<UnixStream>);
+
+            impl Drop for Unregister {
+                fn drop(&mut self) {
+                    self.0.remove_reader(&self.1);
+                    self.0.remove_writer(&self.1);
+                }
+            }
+
+            /// A loop watching two sockets for reading, the first one's callback holding an
+            /// `Unregister` of the second; and the first socket.
+            fn callback_that_unregisters_when_dropped() -> (EventLoop, Rc<UnixStream>, Rc<UnixStream>) {
+                let event_loop = EventLoop::new();
+                let ((first, _), (second, _)) = (pair(), pair());
+                let guard = Unregister(event_loop.clone(), second.clone());
+                event_loop.add_reader(second.clone(), || {}).unwrap();
+                event_loop.add_reader(first.clone(), move || { let _ = &guard; }).unwrap();
+                (event_loop, first, second)
+            }
+
+            #[test]
+            fn a_removed_callback_may_use_the_loop_as_it_is_dropped() {
+                let (event_loop, first, second) = callback_that_unregisters_when_dropped();
+                assert!(event_loop.remove_reader(&first));
+                assert!(!event_loop.remove_reader(&second), "the guard removed it");
+            }
+
+            #[test]
+            fn a_replaced_callback_may_use_the_loop_as_it_is_dropped() {
+                let (event_loop, first, second) = callback_that_unregisters_when_dropped();
+                event_loop.add_reader(first.clone(), || {}).unwrap();
+                assert!(!event_loop.remove_reader(&second), "the guard removed it");
+            }
+
+            #[test]
+            fn close_drops_the_watches_and_closes_the_sources() {
+                let (event_loop, first, second) = callback_that_unregisters_when_dropped();
+                event_loop.add_writer(first.clone(), || {}).unwrap();
+                event_loop.close();
+                assert_eq!((Rc::strong_count(&first), Rc::strong_count(&second)), (1, 1));
+                assert!(format!("{event_loop:?}").contains(" readers=0 writers=0"));
+            }
+
+            #[test]
+            fn the_loop_s_sockets_are_not_inherited_by_child_processes() {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let stream = connect_nonblocking(listener.local_addr().unwrap()).unwrap();
+                let flags = fcntl(&stream, FcntlArg::F_GETFD).unwrap();
+                assert!(FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
             }
         }
     };

@@ -4,18 +4,18 @@ use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::task::{Poll, Waker};
 use std::thread;
 use std::time::Duration;
 
+use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use step7_tasks::net::{TcpListener, TcpStream};
-use step7_tasks::{Error, EventLoop, gather, get_running_loop, run, sleep};
-
-/// Long enough for any honest wait on a loaded machine; only a hang reaches it.
-const HANG: Duration = Duration::from_secs(60);
+use step7_tasks::{Error, EventLoop, Future, gather, get_running_loop, run, sleep};
+use workshop_tests::{HANG, drop_flag, panic_message, within_hang};
 
 /// A future that is pending once, then ready: one trip through the loop.
 async fn yield_now() {
@@ -39,8 +39,16 @@ fn a_task_drives_an_async_fn_to_its_output() {
         !task.done(),
         "creating a task only schedules its first step"
     );
-    assert_eq!(event_loop.run_until_complete(&task), Ok(42));
-    assert_eq!(task.result(), Ok(42));
+    assert_eq!(event_loop.run_until_complete(task), Ok(42));
+}
+
+#[test]
+fn run_until_complete_takes_an_async_fn_and_returns_its_output() {
+    let event_loop = EventLoop::new();
+    assert_eq!(event_loop.run_until_complete(async { "output" }), "output");
+    let future = event_loop.create_future();
+    future.set_result(5).unwrap();
+    assert_eq!(event_loop.run_until_complete(&future), Ok(5));
 }
 
 #[test]
@@ -48,15 +56,69 @@ fn run_is_a_new_loop_a_task_and_run_until_complete() {
     assert_eq!(get_running_loop().err(), Some(Error::NoRunningLoop));
     let outcome = run(async {
         get_running_loop().expect("run's loop is running");
-        sleep(Duration::from_millis(1)).await.unwrap();
+        sleep(Duration::from_millis(1)).await;
         "done"
     });
-    assert_eq!(outcome, Ok("done"));
+    assert_eq!(outcome, "done");
     assert_eq!(
         get_running_loop().err(),
         Some(Error::NoRunningLoop),
         "restored afterwards"
     );
+}
+
+#[test]
+fn a_panic_in_run_s_future_reaches_the_caller_after_the_cleanup() {
+    let (dropped, guard) = drop_flag();
+    let message = panic_message(|| {
+        run(async move {
+            let event_loop = get_running_loop().unwrap();
+            event_loop.create_task(async move {
+                let _guard = guard;
+                sleep(HANG).await;
+            });
+            yield_now().await;
+            panic!("boom");
+        })
+    });
+    assert_eq!(message, "boom");
+    assert!(dropped.get(), "the other task was cancelled first");
+    assert!(get_running_loop().is_err());
+}
+
+#[test]
+fn run_closes_its_loop_and_drops_what_was_left_on_it() {
+    let (timer_dropped, timer_guard) = drop_flag();
+    let (task_dropped, task_guard) = drop_flag();
+    let event_loop = run(async move {
+        let event_loop = get_running_loop().unwrap();
+        event_loop.call_later(HANG, move || drop(timer_guard));
+        event_loop.create_task(async move {
+            let _guard = task_guard;
+            sleep(HANG).await;
+        });
+        event_loop
+    });
+    assert!(event_loop.is_closed());
+    assert!(timer_dropped.get() && task_dropped.get());
+    assert_eq!(
+        format!("{event_loop:?}"),
+        "<EventLoop running=false closed=true ready=0 timers=0 readers=0 writers=0 tasks=0>"
+    );
+}
+
+#[test]
+fn close_cancels_the_tasks_still_pending() {
+    let event_loop = EventLoop::new();
+    let (dropped, guard) = drop_flag();
+    let task = event_loop.create_task(async move {
+        let _guard = guard;
+        sleep(HANG).await;
+    });
+    event_loop.run_until_complete(yield_now());
+    event_loop.close();
+    assert!(dropped.get());
+    assert!(task.done() && task.cancelled());
 }
 
 #[test]
@@ -75,7 +137,7 @@ fn tasks_interleave_at_their_awaits() {
             })
         })
         .collect();
-    for task in &tasks {
+    for task in tasks {
         event_loop.run_until_complete(task).unwrap();
     }
     assert_eq!(*log.borrow(), ["a0", "b0", "a1", "b1", "a2", "b2"]);
@@ -95,7 +157,7 @@ fn a_task_woken_twice_before_it_runs_is_stepped_once() {
         cx.waker().wake_by_ref();
         Poll::Pending
     }));
-    event_loop.run_until_complete(&task).unwrap();
+    event_loop.run_until_complete(task).unwrap();
     assert_eq!(polls.get(), 2);
 }
 
@@ -108,60 +170,120 @@ fn a_task_pending_with_no_waker_registered_simply_waits() {
         counted.set(counted.get() + 1);
         Poll::<()>::Pending
     }));
-    let busy = event_loop.create_task(async {
+    event_loop.run_until_complete(async {
         for _ in 0..10 {
             yield_now().await;
         }
     });
-    event_loop.run_until_complete(&busy).unwrap();
     assert_eq!(polls.get(), 1, "nobody woke it, so it was polled once");
     assert!(!forgotten.done());
 }
 
 #[test]
 fn a_wake_from_another_thread_reaches_a_loop_asleep_in_select() {
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
+    let outcome = within_hang("a wake from another thread", || {
         let (waker_tx, waker_rx) = mpsc::channel::<Waker>();
         // The thread that will wake the task: it waits for the waker, then calls it.
         thread::spawn(move || waker_rx.recv().map(Waker::wake));
         let mut sent = Some(waker_tx);
-        let outcome = run(poll_fn(move |cx| match sent.take() {
+        run(poll_fn(move |cx| match sent.take() {
             Some(tx) => {
                 tx.send(cx.waker().clone()).unwrap();
                 // Nothing else to do: the loop waits in select with no timeout.
                 Poll::Pending
             }
             None => Poll::Ready("woken"),
-        }));
-        done_tx.send(outcome).unwrap();
+        }))
     });
-    assert_eq!(done_rx.recv_timeout(HANG), Ok(Ok("woken")));
+    assert_eq!(outcome, "woken");
 }
 
-/// Sets its flag when dropped: shows that a cancelled task's future is dropped.
-struct DropFlag(Rc<Cell<bool>>);
+#[test]
+fn any_number_of_tasks_can_await_one_future() {
+    let results = within_hang("three tasks awaiting one future", || {
+        run(async {
+            let event_loop = get_running_loop().unwrap();
+            let shared = event_loop.create_future::<u32>();
+            let awaiters: Vec<_> = (0..3)
+                .map(|_| event_loop.create_task(shared.clone()))
+                .collect();
+            yield_now().await;
+            shared.set_result(7).unwrap();
+            gather(&event_loop, awaiters).await
+        })
+    });
+    assert_eq!(results, Ok(vec![Ok(7), Ok(7), Ok(7)]));
+}
 
-impl Drop for DropFlag {
-    fn drop(&mut self) {
-        self.0.set(true);
-    }
+#[test]
+fn a_task_shared_as_a_future_wakes_every_awaiter() {
+    let results = within_hang("two tasks awaiting one task", || {
+        run(async {
+            let event_loop = get_running_loop().unwrap();
+            let shared = Future::from(event_loop.create_task(async {
+                sleep(Duration::from_millis(1)).await;
+                "shared"
+            }));
+            let first = event_loop.create_task(shared.clone());
+            let second = event_loop.create_task(shared);
+            (first.await, second.await)
+        })
+    });
+    assert_eq!(results, (Ok(Ok("shared")), Ok(Ok("shared"))));
+}
+
+#[test]
+fn an_awaiting_task_steps_in_the_iteration_after_the_result_is_set() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let event_loop = EventLoop::new();
+    let future = event_loop.create_future::<()>();
+    let (l, f) = (log.clone(), future.clone());
+    let awaiter = event_loop.create_task(async move {
+        f.await.unwrap();
+        l.borrow_mut().push("awaiter");
+    });
+    let (lp, l) = (event_loop.clone(), log.clone());
+    event_loop.call_soon(move || {
+        future.set_result(()).unwrap();
+        let (lp2, l) = (lp.clone(), l.clone());
+        lp.call_soon(move || {
+            l.borrow_mut().push("next iteration");
+            lp2.call_soon(move || l.borrow_mut().push("the one after"));
+        });
+    });
+    event_loop.run_until_complete(awaiter).unwrap();
+    event_loop.run_until_complete(yield_now());
+    let log = log.borrow();
+    let at = |entry| log.iter().position(|e| *e == entry).unwrap();
+    assert!(at("awaiter") < at("the one after"), "{log:?}");
+}
+
+#[test]
+fn a_task_s_output_is_handed_over_without_clone() {
+    #[derive(Debug, PartialEq)]
+    struct NotClone(u8);
+    let output = run(async {
+        let task = get_running_loop()
+            .unwrap()
+            .create_task(async { NotClone(3) });
+        task.await
+    });
+    assert_eq!(output, Ok(NotClone(3)));
 }
 
 #[test]
 fn a_task_cancelled_before_its_first_step_never_runs() {
     let ran = Rc::new(Cell::new(false));
-    let dropped = Rc::new(Cell::new(false));
-    let (r, guard) = (ran.clone(), DropFlag(dropped.clone()));
+    let (dropped, guard) = drop_flag();
+    let r = ran.clone();
     let event_loop = EventLoop::new();
     let task = event_loop.create_task(async move {
         let _guard = guard;
         r.set(true);
     });
     assert!(task.cancel());
-    assert_eq!(event_loop.run_until_complete(&task), Err(Error::Cancelled));
-    let after = event_loop.create_task(async { yield_now().await });
-    event_loop.run_until_complete(&after).unwrap();
+    assert!(!task.done(), "cancel asks; the next step does it");
+    assert_eq!(event_loop.run_until_complete(task), Err(Error::Cancelled));
     assert!(!ran.get());
     assert!(
         dropped.get(),
@@ -170,9 +292,93 @@ fn a_task_cancelled_before_its_first_step_never_runs() {
 }
 
 #[test]
+fn a_cancelled_task_is_done_only_once_its_async_fn_is_dropped() {
+    let event_loop = EventLoop::new();
+    let (dropped, guard) = drop_flag();
+    let task = event_loop.create_task(async move {
+        let _guard = guard;
+        sleep(HANG).await;
+    });
+    event_loop.run_until_complete(yield_now());
+    let seen = Rc::new(Cell::new(None));
+    let (d, s) = (dropped.clone(), seen.clone());
+    let shared = Future::from(task);
+    shared.add_done_callback(move |_| s.set(Some(d.get())));
+    assert!(
+        shared.cancel(),
+        "cancelling the task's future cancels the task"
+    );
+    event_loop.run_until_complete(yield_now());
+    event_loop.run_until_complete(yield_now());
+    assert!(dropped.get());
+    assert_eq!(
+        seen.get(),
+        Some(false),
+        "the future itself is cancelled at once"
+    );
+    assert_eq!(shared.result(), Err(Error::Cancelled));
+}
+
+#[test]
+fn cancelling_a_task_cancels_the_future_it_awaits() {
+    let event_loop = EventLoop::new();
+    let awaited = event_loop.create_future::<u8>();
+    let task = event_loop.create_task(awaited.clone());
+    event_loop.run_until_complete(yield_now());
+    assert!(task.cancel());
+    assert!(
+        awaited.cancelled(),
+        "asyncio's Task.cancel cancels _fut_waiter"
+    );
+    assert_eq!(event_loop.run_until_complete(task), Err(Error::Cancelled));
+}
+
+#[test]
+fn cancelling_a_task_that_awaits_a_gather_cancels_the_gather_and_its_children() {
+    let event_loop = EventLoop::new();
+    let (flags, guards): (Vec<_>, Vec<_>) = (0..2).map(|_| drop_flag()).unzip();
+    let children: Vec<Future<()>> = guards
+        .into_iter()
+        .map(|guard| {
+            Future::from(event_loop.create_task(async move {
+                let _guard = guard;
+                sleep(HANG).await;
+            }))
+        })
+        .collect();
+    let gathered = gather(&event_loop, children.clone());
+    let outer = event_loop.create_task(gathered.clone());
+    event_loop.run_until_complete(yield_now());
+    assert!(outer.cancel());
+    assert_eq!(event_loop.run_until_complete(outer), Err(Error::Cancelled));
+    event_loop.run_until_complete(sleep(Duration::ZERO));
+    assert!(gathered.cancelled());
+    assert!(children.iter().all(Future::cancelled));
+    assert!(
+        flags.iter().all(|flag| flag.get()),
+        "the children's async fns are dropped"
+    );
+}
+
+#[test]
+fn cancelling_a_task_that_awaits_a_task_cancels_that_task() {
+    let event_loop = EventLoop::new();
+    let (dropped, guard) = drop_flag();
+    let inner = event_loop.create_task(async move {
+        let _guard = guard;
+        sleep(HANG).await;
+    });
+    let outer = event_loop.create_task(inner);
+    event_loop.run_until_complete(yield_now());
+    assert!(outer.cancel());
+    assert_eq!(event_loop.run_until_complete(outer), Err(Error::Cancelled));
+    event_loop.run_until_complete(yield_now());
+    assert!(dropped.get());
+}
+
+#[test]
 fn a_task_cancelled_while_awaiting_io_drops_its_future_and_its_interest() {
-    let dropped = Rc::new(Cell::new(false));
-    let guard = DropFlag(dropped.clone());
+    let (dropped, guard) = drop_flag();
     let outcome = run(async move {
         let event_loop = get_running_loop().unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -194,8 +400,41 @@ fn a_task_cancelled_while_awaiting_io_drops_its_future_and_its_interest() {
         yield_now().await;
         (outcome, event_loop.remove_reader(&fd))
     });
-    assert_eq!(outcome, Ok((Err(Error::Cancelled), false)));
+    assert_eq!(outcome, (Err(Error::Cancelled), false));
     assert!(dropped.get());
+}
+
+#[test]
+fn an_abandoned_read_does_not_make_the_loop_spin() {
+    let polls = run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // The read loses the race and is dropped; the socket lives on, then becomes readable.
+        let mut buffer = [0; 16];
+        let mut reader = &server;
+        let read = pin!(reader.read(&mut buffer));
+        assert!(matches!(
+            select(read, pin!(yield_now())).await,
+            Either::Right(_)
+        ));
+        (&client).write_all(b"unread").await.unwrap();
+        let polls = Rc::new(Cell::new(0));
+        let counted = polls.clone();
+        let mut nap = pin!(sleep(Duration::from_millis(50)));
+        poll_fn(|cx| {
+            counted.set(counted.get() + 1);
+            nap.as_mut().poll(cx)
+        })
+        .await;
+        polls.get()
+    });
+    assert!(
+        polls <= 3,
+        "the task was polled {polls} times while it slept"
+    );
 }
 
 #[test]
@@ -214,16 +453,67 @@ fn a_panicking_task_fails_alone() {
         panic!("boom");
     });
     let results: Vec<_> = healthy
-        .iter()
+        .into_iter()
         .map(|task| event_loop.run_until_complete(task))
         .collect();
     assert_eq!(results, [Ok(0), Ok(1), Ok(2)]);
     assert_eq!(
-        event_loop.run_until_complete(&panicking),
-        Err(Error::Panicked("boom".into()))
+        event_loop.run_until_complete(panicking),
+        Err::<(), _>(Error::Panicked("boom".into()))
     );
-    let after = event_loop.create_task(async { "still running" });
-    assert_eq!(event_loop.run_until_complete(&after), Ok("still running"));
+    assert_eq!(
+        event_loop.run_until_complete(async { "still running" }),
+        "still running"
+    );
+}
+
+#[test]
+fn gather_over_a_task_that_panicked_fails_with_the_panic() {
+    let outcome = run(async {
+        let event_loop = get_running_loop().unwrap();
+        let panicking = event_loop.create_task(async {
+            yield_now().await;
+            panic!("boom");
+        });
+        let sleeping = event_loop.create_task(async {
+            sleep(Duration::from_millis(5)).await;
+        });
+        gather(&event_loop, [panicking, sleeping]).await
+    });
+    assert_eq!(outcome, Err(Error::Panicked("boom".into())));
+}
+
+#[test]
+fn a_loop_cannot_run_inside_a_task() {
+    let messages = within_hang("a loop run inside a task", || {
+        run(async {
+            let event_loop = get_running_loop().unwrap();
+            let nested_run = event_loop.create_task(async { run(async {}) });
+            let same_loop = event_loop.clone();
+            let nested_same = event_loop.create_task(async move {
+                same_loop.run_until_complete(async {});
+            });
+            let nested_other = event_loop.create_task(async {
+                let other = EventLoop::new();
+                let stopper = other.clone();
+                other.call_soon(move || stopper.stop());
+                other.run_forever();
+            });
+            [nested_run.await, nested_same.await, nested_other.await]
+        })
+    });
+    let message = |outcome: &Result<(), Error>| match outcome {
+        Err(Error::Panicked(message)) => message.clone(),
+        other => format!("{other:?}"),
+    };
+    assert_eq!(
+        messages.iter().map(message).collect::<Vec<_>>(),
+        [
+            "run() cannot be called from a running event loop",
+            "This event loop is already running",
+            "Cannot run the event loop while another loop is running",
+        ]
+    );
 }
 
 #[test]
@@ -234,14 +524,14 @@ fn gather_over_tasks_gives_results_in_input_order() {
             .into_iter()
             .map(|ms| {
                 event_loop.create_task(async move {
-                    sleep(Duration::from_millis(ms)).await.unwrap();
+                    sleep(Duration::from_millis(ms)).await;
                     ms
                 })
             })
             .collect();
         gather(&event_loop, tasks).await
     });
-    assert_eq!(outcome, Ok(Ok(vec![30, 10, 20])));
+    assert_eq!(outcome, Ok(vec![30, 10, 20]));
 }
 
 #[test]
@@ -251,7 +541,7 @@ fn connecting_to_a_closed_port_is_refused() {
         .local_addr()
         .unwrap();
     let outcome = run(async move { TcpStream::connect(closed).await.err().map(|e| e.kind()) });
-    assert_eq!(outcome, Ok(Some(ErrorKind::ConnectionRefused)));
+    assert_eq!(outcome, Some(ErrorKind::ConnectionRefused));
 }
 
 #[test]
@@ -285,7 +575,7 @@ fn futures_io_copy_moves_every_byte_through_our_sockets() {
         assert_eq!(echo.await.unwrap(), received.len() as u64);
         received
     });
-    assert!(received == Ok(expected), "the echo came back different");
+    assert!(received == expected, "the echo came back different");
 }
 
 #[test]
@@ -302,14 +592,11 @@ fn no_descriptor_stays_registered_after_many_connections_open_and_close() {
             for _ in 0..100 {
                 let (stream, _) = listener.accept().await.unwrap();
                 server_fds.borrow_mut().push(stream.as_raw_fd());
-                echoes.push(
-                    (*lp.create_task(async move {
-                        let mut line = [0; 5];
-                        (&stream).read_exact(&mut line).await.unwrap();
-                        (&stream).write_all(&line).await.unwrap();
-                    }))
-                    .clone(),
-                );
+                echoes.push(lp.create_task(async move {
+                    let mut line = [0; 5];
+                    (&stream).read_exact(&mut line).await.unwrap();
+                    (&stream).write_all(&line).await.unwrap();
+                }));
             }
             gather(&lp, echoes).await.unwrap();
         });
@@ -336,7 +623,7 @@ fn no_descriptor_stays_registered_after_many_connections_open_and_close() {
             .collect();
         (echoes.iter().all(|echo| echo == b"hello"), still_watched)
     });
-    assert_eq!(outcome, Ok((true, Vec::new())));
+    assert_eq!(outcome, (true, Vec::new()));
 }
 
 #[test]
@@ -348,19 +635,22 @@ fn sleeping_tasks_wake_in_deadline_order() {
         .map(|ms| {
             let log = log.clone();
             event_loop.create_task(async move {
-                sleep(Duration::from_millis(ms)).await.unwrap();
+                sleep(Duration::from_millis(ms)).await;
                 log.borrow_mut().push(ms);
             })
         })
         .collect();
     event_loop
-        .run_until_complete(&gather(&event_loop, tasks))
+        .run_until_complete(gather(&event_loop, tasks))
         .unwrap();
     assert_eq!(*log.borrow(), [10, 20, 30]);
 }
 
 #[test]
 fn sleep_outside_a_running_loop_says_so() {
-    let outcome = futures::executor::block_on(sleep(Duration::ZERO));
-    assert_eq!(outcome, Err(Error::NoRunningLoop));
+    let message = panic_message(|| futures::executor::block_on(sleep(Duration::ZERO)));
+    assert!(
+        message.starts_with("sleep() needs a running event loop"),
+        "{message}"
+    );
 }

@@ -162,6 +162,81 @@ macro_rules! timer_tests {
                     share * 100.0
                 );
             }
+
+            /// How many timers the loop's heap holds, as its `Debug` shows.
+            fn timers_in_heap(event_loop: &EventLoop) -> usize {
+                let shown = format!("{event_loop:?}");
+                let count = shown
+                    .split(" timers=")
+                    .nth(1)
+                    .expect("Debug shows the timers");
+                count.split(['>', ' ']).next().unwrap().parse().unwrap()
+            }
+
+            fn one_iteration(event_loop: &EventLoop) {
+                event_loop.call_soon(stop(event_loop));
+                event_loop.run_forever();
+            }
+
+            #[test]
+            fn cancelled_timers_are_purged_once_they_are_most_of_the_heap() {
+                let event_loop = EventLoop::new();
+                let hour = Duration::from_secs(3600);
+                let timers: Vec<_> = (0..1000)
+                    .map(|_| event_loop.call_later(hour, || {}))
+                    .collect();
+                for timer in &timers[..600] {
+                    timer.cancel();
+                    timer.cancel();
+                }
+                one_iteration(&event_loop);
+                assert_eq!(
+                    timers_in_heap(&event_loop),
+                    400,
+                    "600 of 1000 were cancelled"
+                );
+                for timer in &timers[600..750] {
+                    timer.cancel();
+                }
+                one_iteration(&event_loop);
+                assert_eq!(timers_in_heap(&event_loop), 400, "150 of 400: not yet half");
+                for timer in &timers[750..] {
+                    timer.cancel();
+                }
+                one_iteration(&event_loop);
+                assert_eq!(timers_in_heap(&event_loop), 0);
+            }
+
+            #[test]
+            fn cancelling_a_timer_that_already_ran_does_not_count_towards_a_purge() {
+                let event_loop = EventLoop::new();
+                let fired: Vec<_> = (0..300)
+                    .map(|_| event_loop.call_later(Duration::ZERO, || {}))
+                    .collect();
+                one_iteration(&event_loop);
+                for timer in &fired {
+                    timer.cancel();
+                }
+                let hour = Duration::from_secs(3600);
+                let pending: Vec<_> = (0..150)
+                    .map(|_| event_loop.call_later(hour, || {}))
+                    .collect();
+                for timer in &pending[..50] {
+                    timer.cancel();
+                }
+                one_iteration(&event_loop);
+                assert_eq!(timers_in_heap(&event_loop), 150, "50 of 150: no purge");
+            }
+
+            #[test]
+            fn close_drops_the_scheduled_timers() {
+                let event_loop = EventLoop::new();
+                let (dropped, guard) = workshop_tests::drop_flag();
+                event_loop.call_later(Duration::from_secs(3600), move || drop(guard));
+                event_loop.close();
+                assert!(dropped.get());
+                assert_eq!(timers_in_heap(&event_loop), 0);
+            }
         }
     };
 }

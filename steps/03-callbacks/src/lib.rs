@@ -29,6 +29,10 @@ struct Inner {
     ready: RefCell<VecDeque<Handle>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
+    /// Whether the loop is running: a loop cannot run inside itself.
+    running: Cell<bool>,
+    /// Set by `close`, for good: a closed loop takes no more work.
+    closed: Cell<bool>,
     /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
     debug: Cell<bool>,
 }
@@ -47,6 +51,7 @@ impl EventLoop {
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
+        self.check_closed();
         let handle = Handle::new(callback);
         self.inner.ready.borrow_mut().push_back(handle.clone());
         handle
@@ -57,6 +62,7 @@ impl EventLoop {
     /// The loop can be run again afterwards. With nothing to do it spins, checking an empty
     /// queue over and over: step 4 teaches it to sleep.
     pub fn run_forever(&self) {
+        let _running = Running::start(self);
         loop {
             self.run_once();
             if self.inner.stopping.replace(false) {
@@ -68,6 +74,33 @@ impl EventLoop {
     /// Asks [`run_forever`](Self::run_forever) to return once the current iteration is done.
     pub fn stop(&self) {
         self.inner.stopping.set(true);
+    }
+
+    /// Whether the loop is running now.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the loop for good: drops every callback still queued, with what it captured.
+    ///
+    /// Callbacks capture the loop, so a loop with queued work keeps itself alive until it is
+    /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
+    pub fn close(&self) {
+        assert!(!self.is_running(), "Cannot close a running event loop");
+        // Take the queue out first: dropping a callback may run code that uses the loop.
+        let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+        drop(ready);
+        self.inner.closed.set(true);
+    }
+
+    /// Using a closed loop is a bug in the caller: asyncio raises, we panic.
+    fn check_closed(&self) {
+        assert!(!self.is_closed(), "Event loop is closed");
     }
 
     /// One iteration: runs the callbacks that were ready when it began.
@@ -88,6 +121,42 @@ impl EventLoop {
             }
             handle.run();
         }
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop running={} closed={} ready={}>",
+            self.is_running(),
+            self.is_closed(),
+            self.inner.ready.borrow().len(),
+        )
+    }
+}
+
+/// Marks the loop as running until dropped, even by a panic that unwinds through the loop.
+struct Running(EventLoop);
+
+impl Running {
+    /// Refuses, as asyncio does, to run a closed loop or a loop that is already running: a
+    /// callback that ran its own loop again would run the other callbacks inside itself.
+    fn start(event_loop: &EventLoop) -> Self {
+        event_loop.check_closed();
+        assert!(
+            !event_loop.is_running(),
+            "This event loop is already running"
+        );
+        event_loop.inner.running.set(true);
+        Running(event_loop.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.inner.running.set(false);
+        self.0.inner.stopping.set(false);
     }
 }
 

@@ -1,7 +1,7 @@
 //! # Step 5: futures
 //!
 //! A [`Future`] is a result that is not there yet: a slot that is pending, then finished with
-//! a value or cancelled, once. Whoever produces the value calls [`Future::set_result`];
+//! a value (or an error) or cancelled, once. Whoever produces it calls [`Future::set_result`];
 //! whoever needs it adds a done callback, which the loop schedules like any other callback.
 //! With futures, waiting for a timer ([`sleep`]) or for several things at once ([`gather`])
 //! becomes a value that can be passed around and combined.
@@ -35,8 +35,14 @@ struct Inner {
     scheduled: RefCell<BinaryHeap<Timer>>,
     /// How many timers were ever scheduled: the tie-breaker between equal deadlines.
     sequence: Cell<u64>,
+    /// How many timers in the heap are cancelled, shared with every `TimerHandle`.
+    cancelled_timers: Rc<Cell<usize>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
+    /// Whether the loop is running: a loop cannot run inside itself.
+    running: Cell<bool>,
+    /// Set by `close`, for good: a closed loop takes no more work.
+    closed: Cell<bool>,
     /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
     debug: Cell<bool>,
 }
@@ -55,6 +61,7 @@ impl EventLoop {
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
+        self.check_closed();
         let handle = Handle::new(callback);
         self.inner.ready.borrow_mut().push_back(handle.clone());
         handle
@@ -68,15 +75,20 @@ impl EventLoop {
     /// Schedules `callback` to run once `when` has come. Timers due at the same instant run
     /// in the order they were scheduled; a deadline in the past means the next iteration.
     pub fn call_at(&self, when: Instant, callback: impl FnOnce() + 'static) -> TimerHandle {
-        let handle = Handle::new(callback);
+        self.check_closed();
         let sequence = self.inner.sequence.get();
         self.inner.sequence.set(sequence + 1);
-        self.inner.scheduled.borrow_mut().push(Timer {
-            when,
-            sequence,
-            handle: handle.clone(),
-        });
-        TimerHandle { handle, when }
+        let timer = TimerHandle {
+            inner: Rc::new(TimerInner {
+                handle: Handle::new(callback),
+                when,
+                sequence,
+                in_heap: Cell::new(true),
+                cancelled_timers: Rc::clone(&self.inner.cancelled_timers),
+            }),
+        };
+        self.inner.scheduled.borrow_mut().push(Timer(timer.clone()));
+        timer
     }
 
     /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
@@ -96,9 +108,16 @@ impl EventLoop {
     }
 
     /// Runs iterations until `future` is done, then returns its outcome.
+    ///
+    /// A `stop` before then is a bug in the caller (the future may never be done): as in
+    /// asyncio, it ends the run with a panic rather than a silent return.
     pub fn run_until_complete<T: Clone + 'static>(&self, future: &Future<T>) -> Result<T, Error> {
+        let _running = Running::start(self);
         while !future.done() {
             self.run_once();
+            if self.inner.stopping.replace(false) && !future.done() {
+                panic!("Event loop stopped before Future completed.");
+            }
         }
         future.result()
     }
@@ -108,6 +127,7 @@ impl EventLoop {
     /// The loop can be run again afterwards. With nothing to do it sleeps until the next
     /// timer is due; with no timer either, nothing can ever happen, and it sleeps for good.
     pub fn run_forever(&self) {
+        let _running = Running::start(self);
         loop {
             self.run_once();
             if self.inner.stopping.replace(false) {
@@ -121,12 +141,42 @@ impl EventLoop {
         self.inner.stopping.set(true);
     }
 
+    /// Whether the loop is running now.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the loop for good: drops every callback still queued or scheduled, with what it
+    /// captured.
+    ///
+    /// Callbacks capture the loop, so a loop with queued work keeps itself alive until it is
+    /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
+    pub fn close(&self) {
+        assert!(!self.is_running(), "Cannot close a running event loop");
+        // Take the queues out first: dropping a callback may run code that uses the loop.
+        let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+        let scheduled = std::mem::take(&mut *self.inner.scheduled.borrow_mut());
+        drop((ready, scheduled));
+        self.inner.closed.set(true);
+    }
+
+    /// Using a closed loop is a bug in the caller: asyncio raises, we panic.
+    fn check_closed(&self) {
+        assert!(!self.is_closed(), "Event loop is closed");
+    }
+
     /// One iteration: waits until something is ready, moves the timers that are due to the
     /// ready queue, then runs the callbacks that were ready when it began.
     ///
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        self.purge_cancelled_timers();
         self.wait(self.timeout());
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
@@ -158,12 +208,12 @@ impl EventLoop {
         // A cancelled timer on top would wake us for nothing: drop it now.
         while scheduled
             .peek()
-            .is_some_and(|timer| timer.handle.cancelled())
+            .is_some_and(|Timer(timer)| timer.cancelled())
         {
-            scheduled.pop();
+            pop_timer(&mut scheduled);
         }
-        let next = scheduled.peek()?;
-        Some(next.when.saturating_duration_since(self.time()))
+        let Timer(next) = scheduled.peek()?;
+        Some(next.when().saturating_duration_since(self.time()))
     }
 
     /// Sleeps for `timeout`. Only a timer can bring new work to this loop, so with no
@@ -180,10 +230,65 @@ impl EventLoop {
     /// Takes the earliest timer off the heap if its deadline has come.
     fn pop_due(&self, now: Instant) -> Option<Handle> {
         let mut scheduled = self.inner.scheduled.borrow_mut();
-        if scheduled.peek()?.when > now {
+        if scheduled.peek()?.0.when() > now {
             return None;
         }
-        scheduled.pop().map(|timer| timer.handle)
+        pop_timer(&mut scheduled).map(|timer| timer.inner.handle.clone())
+    }
+
+    /// Drops every cancelled timer from the heap once they are more than half of it, as
+    /// asyncio does. A cancelled timer is skipped when its turn comes, but until then it takes
+    /// memory: a server that starts a 30 s timeout per request and cancels it when the answer
+    /// is sent would otherwise keep every request's timer for 30 s.
+    fn purge_cancelled_timers(&self) {
+        let mut scheduled = self.inner.scheduled.borrow_mut();
+        let cancelled = self.inner.cancelled_timers.get();
+        if scheduled.len() <= MIN_TIMERS_TO_PURGE || cancelled * 2 <= scheduled.len() {
+            return;
+        }
+        // Dropping a cancelled timer here is safe: `cancel` dropped its callback already.
+        scheduled.retain(|Timer(timer)| {
+            timer.inner.in_heap.set(!timer.cancelled());
+            !timer.cancelled()
+        });
+        self.inner.cancelled_timers.set(0);
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop running={} closed={} ready={} timers={}>",
+            self.is_running(),
+            self.is_closed(),
+            self.inner.ready.borrow().len(),
+            self.inner.scheduled.borrow().len(),
+        )
+    }
+}
+
+/// Marks the loop as running until dropped, even by a panic that unwinds through the loop.
+struct Running(EventLoop);
+
+impl Running {
+    /// Refuses, as asyncio does, to run a closed loop or a loop that is already running: a
+    /// callback that ran its own loop again would run the other callbacks inside itself.
+    fn start(event_loop: &EventLoop) -> Self {
+        event_loop.check_closed();
+        assert!(
+            !event_loop.is_running(),
+            "This event loop is already running"
+        );
+        event_loop.inner.running.set(true);
+        Running(event_loop.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.inner.running.set(false);
+        self.0.inner.stopping.set(false);
     }
 }
 
@@ -239,43 +344,69 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// A callback scheduled for a deadline (asyncio's `TimerHandle`).
+/// The fewest timers in the heap for a purge of the cancelled ones (asyncio's number).
+const MIN_TIMERS_TO_PURGE: usize = 100;
+
+/// A callback scheduled for a deadline (asyncio's `TimerHandle`); keep it to cancel the call.
 #[derive(Clone)]
 pub struct TimerHandle {
+    inner: Rc<TimerInner>,
+}
+
+struct TimerInner {
     handle: Handle,
     when: Instant,
+    /// The order of scheduling: the tie-breaker between equal deadlines.
+    sequence: u64,
+    /// Whether the timer is still in the loop's heap (asyncio's `_scheduled`).
+    in_heap: Cell<bool>,
+    /// The loop's count of cancelled timers in its heap.
+    cancelled_timers: Rc<Cell<usize>>,
 }
 
 impl TimerHandle {
     /// The instant the callback is due.
     pub fn when(&self) -> Instant {
-        self.when
+        self.inner.when
     }
 
-    /// Makes sure the callback never runs. The timer stays in the heap until its turn
-    /// comes, then it is skipped.
+    /// Makes sure the callback never runs, and drops it now. The timer stays in the heap,
+    /// skipped when its turn comes, unless the loop purges it first; the loop counts the
+    /// cancelled timers in its heap to know when to purge.
     pub fn cancel(&self) {
-        self.handle.cancel();
+        if !self.cancelled() && self.inner.in_heap.get() {
+            let count = &self.inner.cancelled_timers;
+            count.set(count.get() + 1);
+        }
+        self.inner.handle.cancel();
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn cancelled(&self) -> bool {
-        self.handle.cancelled()
+        self.inner.handle.cancelled()
     }
+}
+
+/// Takes the earliest timer off the heap, and out of the count if it was cancelled.
+fn pop_timer(heap: &mut BinaryHeap<Timer>) -> Option<TimerHandle> {
+    let Timer(timer) = heap.pop()?;
+    timer.inner.in_heap.set(false);
+    if timer.cancelled() {
+        let count = &timer.inner.cancelled_timers;
+        count.set(count.get() - 1);
+    }
+    Some(timer)
 }
 
 /// An entry of the timer heap, ordered by deadline, then by the order of scheduling, so that
 /// equal deadlines run first come, first served. `BinaryHeap` keeps its *largest* entry on top,
 /// so the comparison is reversed: the earliest deadline is the largest.
-struct Timer {
-    when: Instant,
-    sequence: u64,
-    handle: Handle,
-}
+struct Timer(TimerHandle);
 
 impl Ord for Timer {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.when, other.sequence).cmp(&(self.when, self.sequence))
+        let (mine, theirs) = (&self.0.inner, &other.0.inner);
+        (theirs.when, theirs.sequence).cmp(&(mine.when, mine.sequence))
     }
 }
 
@@ -316,6 +447,7 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 enum State<T> {
     Pending,
     Finished(T),
+    Failed(Error),
     Cancelled,
 }
 
@@ -334,6 +466,11 @@ impl<T: 'static> Future<T> {
     /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
     pub fn set_result(&self, value: T) -> Result<(), Error> {
         self.finish(State::Finished(value))
+    }
+
+    /// Finishes the future with an error instead of a result (asyncio's `set_exception`).
+    pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.finish(State::Failed(error))
     }
 
     /// Cancels the future and schedules its done callbacks. Returns `false`, changing
@@ -377,6 +514,7 @@ impl<T: Clone> Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => Err(Error::NotReady),
             State::Finished(value) => Ok(value.clone()),
+            State::Failed(error) => Err(error.clone()),
             State::Cancelled => Err(Error::Cancelled),
         }
     }
@@ -395,6 +533,7 @@ impl<T: fmt::Debug> fmt::Debug for Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => write!(f, "<Future pending>"),
             State::Finished(value) => write!(f, "<Future finished result={value:?}>"),
+            State::Failed(error) => write!(f, "<Future finished exception={error}>"),
             State::Cancelled => write!(f, "<Future cancelled>"),
         }
     }
@@ -438,8 +577,9 @@ pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
 /// A future of every result, in the order the futures were given, whatever order they
 /// finish in (the talk's `gather`).
 ///
-/// If a child is cancelled, the gathered future is cancelled; cancelling the gathered future
-/// cancels the children that are still pending.
+/// The first child to fail fails the gathered future with its error, and a cancelled child
+/// with [`Error::Cancelled`], as asyncio's `gather` does; the other children go on. Cancelling
+/// the gathered future cancels the children that are still pending.
 pub fn gather<T: Clone + 'static>(
     event_loop: &EventLoop,
     futures: Vec<Future<T>>,
@@ -458,8 +598,8 @@ pub fn gather<T: Clone + 'static>(
             if gathered.done() {
                 return;
             }
-            if child.cancelled() {
-                gathered.cancel();
+            if let Err(error) = child.result() {
+                drop(gathered.set_exception(error));
                 return;
             }
             pending.set(pending.get() - 1);
@@ -467,7 +607,7 @@ pub fn gather<T: Clone + 'static>(
                 let results = children.iter().map(|child| child.result());
                 let results = results
                     .collect::<Result<_, _>>()
-                    .expect("every child finished");
+                    .expect("every child succeeded");
                 gathered
                     .set_result(results)
                     .expect("gathered is still pending");

@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, socket};
 use nix::sys::time::{TimeVal, TimeValLike};
@@ -43,12 +44,18 @@ struct Inner {
     scheduled: RefCell<BinaryHeap<Timer>>,
     /// How many timers were ever scheduled: the tie-breaker between equal deadlines.
     sequence: Cell<u64>,
+    /// How many timers in the heap are cancelled, shared with every `TimerHandle`.
+    cancelled_timers: Rc<Cell<usize>>,
     /// Descriptors watched for reading, and their callbacks (asyncio's selector map).
     readers: RefCell<BTreeMap<RawFd, Watch>>,
     /// Descriptors watched for writing, and their callbacks.
     writers: RefCell<BTreeMap<RawFd, Watch>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
+    /// Whether the loop is running: a loop cannot run inside itself.
+    running: Cell<bool>,
+    /// Set by `close`, for good: a closed loop takes no more work.
+    closed: Cell<bool>,
     /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
     debug: Cell<bool>,
 }
@@ -67,6 +74,7 @@ impl EventLoop {
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
+        self.check_closed();
         let handle = Handle::new(callback);
         self.inner.ready.borrow_mut().push_back(handle.clone());
         handle
@@ -80,15 +88,20 @@ impl EventLoop {
     /// Schedules `callback` to run once `when` has come. Timers due at the same instant run
     /// in the order they were scheduled; a deadline in the past means the next iteration.
     pub fn call_at(&self, when: Instant, callback: impl FnOnce() + 'static) -> TimerHandle {
-        let handle = Handle::new(callback);
+        self.check_closed();
         let sequence = self.inner.sequence.get();
         self.inner.sequence.set(sequence + 1);
-        self.inner.scheduled.borrow_mut().push(Timer {
-            when,
-            sequence,
-            handle: handle.clone(),
-        });
-        TimerHandle { handle, when }
+        let timer = TimerHandle {
+            inner: Rc::new(TimerInner {
+                handle: Handle::new(callback),
+                when,
+                sequence,
+                in_heap: Cell::new(true),
+                cancelled_timers: Rc::clone(&self.inner.cancelled_timers),
+            }),
+        };
+        self.inner.scheduled.borrow_mut().push(Timer(timer.clone()));
+        timer
     }
 
     /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
@@ -110,13 +123,10 @@ impl EventLoop {
         watch(&self.inner.readers, source, Rc::new(callback))
     }
 
-    /// Stops watching `fd` for reading; `false` if it was not watched.
+    /// Stops watching `fd` for reading; `false` if it was not watched. A call of the callback
+    /// already queued by this iteration's `select` is cancelled too, as asyncio's is.
     pub fn remove_reader(&self, fd: &impl AsRawFd) -> bool {
-        self.inner
-            .readers
-            .borrow_mut()
-            .remove(&fd.as_raw_fd())
-            .is_some()
+        unwatch(&self.inner.readers, fd.as_raw_fd())
     }
 
     /// Calls `callback` each time `source` can be written without blocking, until
@@ -130,13 +140,10 @@ impl EventLoop {
         watch(&self.inner.writers, source, Rc::new(callback))
     }
 
-    /// Stops watching `fd` for writing; `false` if it was not watched.
+    /// Stops watching `fd` for writing; `false` if it was not watched. Otherwise the same as
+    /// [`remove_reader`](Self::remove_reader).
     pub fn remove_writer(&self, fd: &impl AsRawFd) -> bool {
-        self.inner
-            .writers
-            .borrow_mut()
-            .remove(&fd.as_raw_fd())
-            .is_some()
+        unwatch(&self.inner.writers, fd.as_raw_fd())
     }
 
     /// A new pending future whose done callbacks run on this loop.
@@ -151,9 +158,16 @@ impl EventLoop {
     }
 
     /// Runs iterations until `future` is done, then returns its outcome.
+    ///
+    /// A `stop` before then is a bug in the caller (the future may never be done): as in
+    /// asyncio, it ends the run with a panic rather than a silent return.
     pub fn run_until_complete<T: Clone + 'static>(&self, future: &Future<T>) -> Result<T, Error> {
+        let _running = Running::start(self);
         while !future.done() {
             self.run_once();
+            if self.inner.stopping.replace(false) && !future.done() {
+                panic!("Event loop stopped before Future completed.");
+            }
         }
         future.result()
     }
@@ -163,6 +177,7 @@ impl EventLoop {
     /// The loop can be run again afterwards. With nothing to do it sleeps until a watched
     /// descriptor is ready or the next timer is due, whichever comes first.
     pub fn run_forever(&self) {
+        let _running = Running::start(self);
         loop {
             self.run_once();
             if self.inner.stopping.replace(false) {
@@ -176,12 +191,44 @@ impl EventLoop {
         self.inner.stopping.set(true);
     }
 
+    /// Whether the loop is running now.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// Closes the loop for good: drops every callback still queued, scheduled or watching a
+    /// descriptor, with what it captured, and the descriptors the loop kept open.
+    ///
+    /// Callbacks capture the loop, so a loop with queued work keeps itself alive until it is
+    /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
+    pub fn close(&self) {
+        assert!(!self.is_running(), "Cannot close a running event loop");
+        // Take the queues out first: dropping a callback may run code that uses the loop.
+        let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+        let scheduled = std::mem::take(&mut *self.inner.scheduled.borrow_mut());
+        let readers = std::mem::take(&mut *self.inner.readers.borrow_mut());
+        let writers = std::mem::take(&mut *self.inner.writers.borrow_mut());
+        drop((ready, scheduled, readers, writers));
+        self.inner.closed.set(true);
+    }
+
+    /// Using a closed loop is a bug in the caller: asyncio raises, we panic.
+    fn check_closed(&self) {
+        assert!(!self.is_closed(), "Event loop is closed");
+    }
+
     /// One iteration: waits until something is ready, moves the timers that are due to the
     /// ready queue, then runs the callbacks that were ready when it began.
     ///
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        self.purge_cancelled_timers();
         self.wait(self.timeout());
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
@@ -213,12 +260,12 @@ impl EventLoop {
         // A cancelled timer on top would wake us for nothing: drop it now.
         while scheduled
             .peek()
-            .is_some_and(|timer| timer.handle.cancelled())
+            .is_some_and(|Timer(timer)| timer.cancelled())
         {
-            scheduled.pop();
+            pop_timer(&mut scheduled);
         }
-        let next = scheduled.peek()?;
-        Some(next.when.saturating_duration_since(self.time()))
+        let Timer(next) = scheduled.peek()?;
+        Some(next.when().saturating_duration_since(self.time()))
     }
 
     /// Waits in `select(2)` until a watched descriptor is ready or `timeout` has passed, then
@@ -226,7 +273,7 @@ impl EventLoop {
     ///
     /// A signal interrupts `select` with `EINTR`; the next iteration simply waits again.
     fn wait(&self, timeout: Option<Duration>) {
-        let ready = {
+        let (readable, writable) = {
             let readers = self.inner.readers.borrow();
             let writers = self.inner.writers.borrow();
             let mut readable = fd_set(&readers);
@@ -241,23 +288,99 @@ impl EventLoop {
                 Err(Errno::EINTR) => return,
                 Err(error) => panic!("select(2) failed on descriptors the loop owns: {error}"),
             }
-            let readable = ready_callbacks(&readers, &readable);
-            readable
-                .chain(ready_callbacks(&writers, &writable))
-                .collect::<Vec<_>>()
+            (
+                ready_fds(&readers, &readable),
+                ready_fds(&writers, &writable),
+            )
         };
-        for callback in ready {
-            self.call_soon(move || callback());
+        for fd in readable {
+            self.schedule_watch(&self.inner.readers, fd);
+        }
+        for fd in writable {
+            self.schedule_watch(&self.inner.writers, fd);
+        }
+    }
+
+    /// Queues the callback of the watch on `fd`, and keeps the call's handle in the watch so
+    /// that removing the watch before the call runs cancels it.
+    fn schedule_watch(&self, map: &RefCell<BTreeMap<RawFd, Watch>>, fd: RawFd) {
+        let Some(callback) = map
+            .borrow()
+            .get(&fd)
+            .map(|watch| Rc::clone(&watch.callback))
+        else {
+            return;
+        };
+        let handle = self.call_soon(move || callback());
+        if let Some(watch) = map.borrow_mut().get_mut(&fd) {
+            watch.queued = Some(handle);
         }
     }
 
     /// Takes the earliest timer off the heap if its deadline has come.
     fn pop_due(&self, now: Instant) -> Option<Handle> {
         let mut scheduled = self.inner.scheduled.borrow_mut();
-        if scheduled.peek()?.when > now {
+        if scheduled.peek()?.0.when() > now {
             return None;
         }
-        scheduled.pop().map(|timer| timer.handle)
+        pop_timer(&mut scheduled).map(|timer| timer.inner.handle.clone())
+    }
+
+    /// Drops every cancelled timer from the heap once they are more than half of it, as
+    /// asyncio does. A cancelled timer is skipped when its turn comes, but until then it takes
+    /// memory: a server that starts a 30 s timeout per request and cancels it when the answer
+    /// is sent would otherwise keep every request's timer for 30 s.
+    fn purge_cancelled_timers(&self) {
+        let mut scheduled = self.inner.scheduled.borrow_mut();
+        let cancelled = self.inner.cancelled_timers.get();
+        if scheduled.len() <= MIN_TIMERS_TO_PURGE || cancelled * 2 <= scheduled.len() {
+            return;
+        }
+        // Dropping a cancelled timer here is safe: `cancel` dropped its callback already.
+        scheduled.retain(|Timer(timer)| {
+            timer.inner.in_heap.set(!timer.cancelled());
+            !timer.cancelled()
+        });
+        self.inner.cancelled_timers.set(0);
+    }
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<EventLoop running={} closed={} ready={} timers={} readers={} writers={}>",
+            self.is_running(),
+            self.is_closed(),
+            self.inner.ready.borrow().len(),
+            self.inner.scheduled.borrow().len(),
+            self.inner.readers.borrow().len(),
+            self.inner.writers.borrow().len(),
+        )
+    }
+}
+
+/// Marks the loop as running until dropped, even by a panic that unwinds through the loop.
+struct Running(EventLoop);
+
+impl Running {
+    /// Refuses, as asyncio does, to run a closed loop or a loop that is already running: a
+    /// callback that ran its own loop again would run the other callbacks inside itself.
+    fn start(event_loop: &EventLoop) -> Self {
+        event_loop.check_closed();
+        assert!(
+            !event_loop.is_running(),
+            "This event loop is already running"
+        );
+        event_loop.inner.running.set(true);
+        Running(event_loop.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.inner.running.set(false);
+        self.0.inner.stopping.set(false);
     }
 }
 
@@ -317,8 +440,20 @@ impl fmt::Debug for Handle {
 struct Watch {
     source: Rc<dyn AsFd>,
     callback: Rc<dyn Fn()>,
+    /// The call of `callback` that `select`'s last answer queued, if any.
+    queued: Option<Handle>,
 }
 
+impl Drop for Watch {
+    /// A watch removed before its queued call has run takes the call with it.
+    fn drop(&mut self) {
+        if let Some(queued) = &self.queued {
+            queued.cancel();
+        }
+    }
+}
+
+/// Adds or replaces the watch on `source`'s descriptor.
 fn watch(
     map: &RefCell<BTreeMap<RawFd, Watch>>,
     source: Rc<dyn AsFd>,
@@ -331,8 +466,21 @@ fn watch(
             format!("descriptor {fd} is out of select's range (below {FD_SETSIZE})"),
         ));
     }
-    map.borrow_mut().insert(fd, Watch { source, callback });
+    let watch = Watch {
+        source,
+        callback,
+        queued: None,
+    };
+    // The watch replaced, if any, is dropped at the end of the function, once the map is no
+    // longer borrowed: its callback's captures may use the loop (and this map) as they drop.
+    let _replaced = map.borrow_mut().insert(fd, watch);
     Ok(())
+}
+
+/// Removes the watch on `fd`, if any; dropped outside the borrow, as in [`watch`].
+fn unwatch(map: &RefCell<BTreeMap<RawFd, Watch>>, fd: RawFd) -> bool {
+    let removed = map.borrow_mut().remove(&fd);
+    removed.is_some()
 }
 
 /// The set of watched descriptors, as `select` takes it.
@@ -344,14 +492,12 @@ fn fd_set<'a>(map: &'a BTreeMap<RawFd, Watch>) -> FdSet<'a> {
     set
 }
 
-/// The callbacks of the watched descriptors that `select` left in `set`.
-fn ready_callbacks<'a>(
-    map: &'a BTreeMap<RawFd, Watch>,
-    set: &'a FdSet<'a>,
-) -> impl Iterator<Item = Rc<dyn Fn()>> + 'a {
-    map.values()
-        .filter(|watch| set.contains(watch.source.as_fd()))
-        .map(|watch| Rc::clone(&watch.callback))
+/// The watched descriptors that `select` left in `set`.
+fn ready_fds(map: &BTreeMap<RawFd, Watch>, set: &FdSet<'_>) -> Vec<RawFd> {
+    let ready = map
+        .iter()
+        .filter(|(_, watch)| set.contains(watch.source.as_fd()));
+    ready.map(|(fd, _)| *fd).collect()
 }
 
 /// Starts connecting a non-blocking TCP socket to `addr` and returns before the connection
@@ -362,7 +508,10 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
         SocketAddr::V4(_) => AddressFamily::Inet,
         SocketAddr::V6(_) => AddressFamily::Inet6,
     };
-    let stream = TcpStream::from(socket(family, SockType::Stream, SockFlag::empty(), None)?);
+    let socket = socket(family, SockType::Stream, SockFlag::empty(), None)?;
+    // Like std's sockets (and asyncio's), ours are not inherited by child processes.
+    fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    let stream = TcpStream::from(socket);
     stream.set_nonblocking(true)?;
     match connect(stream.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(stream),
@@ -370,43 +519,69 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     }
 }
 
-/// A callback scheduled for a deadline (asyncio's `TimerHandle`).
+/// The fewest timers in the heap for a purge of the cancelled ones (asyncio's number).
+const MIN_TIMERS_TO_PURGE: usize = 100;
+
+/// A callback scheduled for a deadline (asyncio's `TimerHandle`); keep it to cancel the call.
 #[derive(Clone)]
 pub struct TimerHandle {
+    inner: Rc<TimerInner>,
+}
+
+struct TimerInner {
     handle: Handle,
     when: Instant,
+    /// The order of scheduling: the tie-breaker between equal deadlines.
+    sequence: u64,
+    /// Whether the timer is still in the loop's heap (asyncio's `_scheduled`).
+    in_heap: Cell<bool>,
+    /// The loop's count of cancelled timers in its heap.
+    cancelled_timers: Rc<Cell<usize>>,
 }
 
 impl TimerHandle {
     /// The instant the callback is due.
     pub fn when(&self) -> Instant {
-        self.when
+        self.inner.when
     }
 
-    /// Makes sure the callback never runs. The timer stays in the heap until its turn
-    /// comes, then it is skipped.
+    /// Makes sure the callback never runs, and drops it now. The timer stays in the heap,
+    /// skipped when its turn comes, unless the loop purges it first; the loop counts the
+    /// cancelled timers in its heap to know when to purge.
     pub fn cancel(&self) {
-        self.handle.cancel();
+        if !self.cancelled() && self.inner.in_heap.get() {
+            let count = &self.inner.cancelled_timers;
+            count.set(count.get() + 1);
+        }
+        self.inner.handle.cancel();
     }
 
     /// Whether [`cancel`](Self::cancel) was called.
     pub fn cancelled(&self) -> bool {
-        self.handle.cancelled()
+        self.inner.handle.cancelled()
     }
+}
+
+/// Takes the earliest timer off the heap, and out of the count if it was cancelled.
+fn pop_timer(heap: &mut BinaryHeap<Timer>) -> Option<TimerHandle> {
+    let Timer(timer) = heap.pop()?;
+    timer.inner.in_heap.set(false);
+    if timer.cancelled() {
+        let count = &timer.inner.cancelled_timers;
+        count.set(count.get() - 1);
+    }
+    Some(timer)
 }
 
 /// An entry of the timer heap, ordered by deadline, then by the order of scheduling, so that
 /// equal deadlines run first come, first served. `BinaryHeap` keeps its *largest* entry on top,
 /// so the comparison is reversed: the earliest deadline is the largest.
-struct Timer {
-    when: Instant,
-    sequence: u64,
-    handle: Handle,
-}
+struct Timer(TimerHandle);
 
 impl Ord for Timer {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.when, other.sequence).cmp(&(self.when, self.sequence))
+        let (mine, theirs) = (&self.0.inner, &other.0.inner);
+        (theirs.when, theirs.sequence).cmp(&(mine.when, mine.sequence))
     }
 }
 
@@ -447,6 +622,7 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 enum State<T> {
     Pending,
     Finished(T),
+    Failed(Error),
     Cancelled,
 }
 
@@ -465,6 +641,11 @@ impl<T: 'static> Future<T> {
     /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
     pub fn set_result(&self, value: T) -> Result<(), Error> {
         self.finish(State::Finished(value))
+    }
+
+    /// Finishes the future with an error instead of a result (asyncio's `set_exception`).
+    pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.finish(State::Failed(error))
     }
 
     /// Cancels the future and schedules its done callbacks. Returns `false`, changing
@@ -508,6 +689,7 @@ impl<T: Clone> Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => Err(Error::NotReady),
             State::Finished(value) => Ok(value.clone()),
+            State::Failed(error) => Err(error.clone()),
             State::Cancelled => Err(Error::Cancelled),
         }
     }
@@ -526,6 +708,7 @@ impl<T: fmt::Debug> fmt::Debug for Future<T> {
         match &*self.inner.state.borrow() {
             State::Pending => write!(f, "<Future pending>"),
             State::Finished(value) => write!(f, "<Future finished result={value:?}>"),
+            State::Failed(error) => write!(f, "<Future finished exception={error}>"),
             State::Cancelled => write!(f, "<Future cancelled>"),
         }
     }
@@ -569,8 +752,9 @@ pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
 /// A future of every result, in the order the futures were given, whatever order they
 /// finish in (the talk's `gather`).
 ///
-/// If a child is cancelled, the gathered future is cancelled; cancelling the gathered future
-/// cancels the children that are still pending.
+/// The first child to fail fails the gathered future with its error, and a cancelled child
+/// with [`Error::Cancelled`], as asyncio's `gather` does; the other children go on. Cancelling
+/// the gathered future cancels the children that are still pending.
 pub fn gather<T: Clone + 'static>(
     event_loop: &EventLoop,
     futures: Vec<Future<T>>,
@@ -589,8 +773,8 @@ pub fn gather<T: Clone + 'static>(
             if gathered.done() {
                 return;
             }
-            if child.cancelled() {
-                gathered.cancel();
+            if let Err(error) = child.result() {
+                drop(gathered.set_exception(error));
                 return;
             }
             pending.set(pending.get() - 1);
@@ -598,7 +782,7 @@ pub fn gather<T: Clone + 'static>(
                 let results = children.iter().map(|child| child.result());
                 let results = results
                     .collect::<Result<_, _>>()
-                    .expect("every child finished");
+                    .expect("every child succeeded");
                 gathered
                     .set_result(results)
                     .expect("gathered is still pending");

@@ -15,7 +15,7 @@ use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use step7_tasks::compare::compare;
 use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
-use step7_tasks::{Error, gather, get_running_loop, run, sleep};
+use step7_tasks::{gather, get_running_loop, run, sleep};
 
 const USAGE: &str = "usage: step7-tasks [--listen ADDR] | demo | compare [REQUESTS [DELAY_MS]]";
 
@@ -57,7 +57,7 @@ fn serve_proxy(addr: &str) -> io::Result<()> {
         println!("proxy listening on http://{addr}");
         println!("try: curl -x http://{addr} http://example.com/");
         proxy::serve(listener, Config::default()).await
-    })?
+    })
 }
 
 fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
@@ -66,11 +66,10 @@ fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
 }
 
 /// The talk's first example: print, sleep without blocking anyone, print.
-async fn greet() -> Result<(), Error> {
+async fn greet() {
     println!("Hello");
-    sleep(Duration::from_secs(1)).await?;
+    sleep(Duration::from_secs(1)).await;
     println!("World");
-    Ok(())
 }
 
 /// The pages the demo's clients fetch, and how long the origin takes for each.
@@ -84,7 +83,7 @@ const PAGES: [(&str, u64); 5] = [
 
 fn demo() -> io::Result<()> {
     println!("asyncio.run(greet()):");
-    run(greet())??;
+    run(greet());
     println!();
     println!(
         "A slow origin, the proxy and {} clients, all tasks on one loop:",
@@ -106,7 +105,7 @@ fn demo() -> io::Result<()> {
         });
         let answers = gather(&event_loop, clients).await?;
         Ok::<_, io::Error>((answers, start.elapsed()))
-    })??;
+    })?;
     let (answers, elapsed) = answers;
     println!();
     for ((name, _), answer) in PAGES.iter().zip(answers) {
@@ -164,7 +163,7 @@ async fn answer_slowly(stream: TcpStream) -> io::Result<()> {
         .iter()
         .find(|(page, _)| *page == name)
         .map_or(0, |(_, ms)| *ms);
-    sleep(Duration::from_millis(delay)).await?;
+    sleep(Duration::from_millis(delay)).await;
     let body = format!("A wild {name} appears!");
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",

@@ -4,8 +4,14 @@
 //! Every operation first just tries: sockets are non-blocking, so it either succeeds or fails
 //! with `WouldBlock`. Only then does the task register interest, with its waker as the
 //! callback, and return `Pending`; readiness wakes the task, its next step tries again.
-//! Interest is removed as soon as an operation succeeds and when the socket is dropped, so
-//! the loop never watches a socket that nobody waits for.
+//!
+//! Interest lasts for one readiness: the callback removes it, then wakes the task. An operation
+//! that nobody waits for any more (it lost a `select`, a timeout, its task was cancelled) thus
+//! costs one spurious wake-up at most; a lasting registration would make `select`, which
+//! reports a readable socket again and again until it is read, wake the loop on every
+//! iteration. asyncio removes the reader when the operation's future is done or cancelled, to
+//! the same end. Interest is also removed when an operation succeeds, and when the socket is
+//! dropped.
 //!
 //! [`TcpStream`] implements the `futures` crate's `AsyncRead` and `AsyncWrite`, so that
 //! crate's helpers (`copy`, `AsyncReadExt`, `AsyncWriteExt`, `BufReader`) work on our loop.
@@ -42,9 +48,13 @@ fn poll_io<S: AsFd + AsRawFd + 'static, R>(
         match operation(source) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                // The callback holds the latest waker: registering again replaces it.
-                let waker = cx.waker().clone();
-                let wake = move || waker.wake_by_ref();
+                // The callback holds the latest waker: registering again replaces it. The
+                // waker is stored before the interest is registered, so no readiness is lost.
+                let (waker, lp, fd) = (cx.waker().clone(), event_loop.clone(), source.as_raw_fd());
+                let wake = move || {
+                    remove_interest(&lp, fd, interest);
+                    waker.wake_by_ref();
+                };
                 let registered = match interest {
                     Interest::Read => event_loop.add_reader(source.clone(), wake),
                     Interest::Write => event_loop.add_writer(source.clone(), wake),
@@ -55,14 +65,18 @@ fn poll_io<S: AsFd + AsRawFd + 'static, R>(
                 };
             }
             outcome => {
-                match interest {
-                    Interest::Read => event_loop.remove_reader(source),
-                    Interest::Write => event_loop.remove_writer(source),
-                };
+                remove_interest(event_loop, source.as_raw_fd(), interest);
                 return Poll::Ready(outcome);
             }
         }
     }
+}
+
+fn remove_interest(event_loop: &EventLoop, fd: RawFd, interest: Interest) {
+    match interest {
+        Interest::Read => event_loop.remove_reader(&fd),
+        Interest::Write => event_loop.remove_writer(&fd),
+    };
 }
 
 /// A TCP socket listening for connections (what asyncio's `start_server` listens on).

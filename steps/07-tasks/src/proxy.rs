@@ -73,7 +73,7 @@ pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
             // letting a task close one; asyncio waits a second too.
             Err(error) => {
                 eprintln!("accept failed: {error}");
-                sleep(Duration::from_secs(1)).await?;
+                sleep(Duration::from_secs(1)).await;
             }
         }
     }
@@ -450,23 +450,15 @@ async fn connect(host: &str, port: u16, limit: Duration) -> Result<TcpStream, Fa
 
 /// Waits for `future` for `limit` at most, then gives up with a `TimedOut` error.
 ///
-/// The clock is a `call_later` timer that finishes a future of its own; `select` takes whichever
-/// of the two is done first. The timer is cancelled as soon as the race is over, so a finished
-/// wait leaves no callback behind on the loop.
+/// `select` races the two and drops the loser: a wait that ends in time drops the `sleep`,
+/// which cancels its timer, so the wait leaves no callback behind on the loop.
 async fn timeout<T>(
     limit: Duration,
     future: impl std::future::Future<Output = io::Result<T>>,
 ) -> io::Result<T> {
-    let event_loop = get_running_loop()?;
-    let expired = event_loop.create_future::<()>();
-    let ring = expired.clone();
-    let timer = event_loop.call_later(limit, move || {
-        let _ = ring.set_result(());
-    });
     let future = pin!(future);
-    let winner = select(future, expired).await;
-    timer.cancel();
-    match winner {
+    let clock = pin!(sleep(limit));
+    match select(future, clock).await {
         Either::Left((outcome, _)) => outcome,
         Either::Right(_) => {
             let reason = format!("nothing within {:.2} s", limit.as_secs_f64());
