@@ -28,9 +28,12 @@ book-sync:
 compare N="50" DELAY_MS="100":
     @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
 
-# The loop's own benchmarks on every step (the talk's), then the proxies with 200 clients
+# The loop's own benchmarks on every step (the talk's), the selectors with idle connections,
+# the proxy holding 10,000 connections, then the proxies with 200 clients
 bench:
     cargo bench --package workshop-tests --bench event_loop
+    cargo bench --package workshop-tests --bench selectors
+    cargo bench --package workshop-tests --bench connections
     @cargo run --quiet --release --package step7-tasks -- compare 200 100
 
 # Run every test of every step (the same command CI runs)

@@ -4,6 +4,8 @@
 //! for the same reason.
 
 use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -15,23 +17,26 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Opens files until one is numbered `FD_SETSIZE` or more, raising the soft limit on open
-/// files first when it would not allow it. Returns every file opened, the last one beyond.
-fn open_beyond_fd_setsize() -> Vec<File> {
+/// A socket pair whose descriptors are numbered `FD_SETSIZE` or more, and the other end:
+/// files fill every number below first (the system hands out the lowest free number), after
+/// the soft limit on open files is raised if it would not allow it.
+fn pair_beyond_fd_setsize() -> (UnixStream, UnixStream) {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let wanted = (FD_SETSIZE as u64 + 64).min(hard);
     if soft < wanted {
         setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).unwrap();
     }
-    let mut files = Vec::new();
-    loop {
-        let file = File::open("/dev/null").unwrap();
-        let beyond = std::os::fd::AsRawFd::as_raw_fd(&file) as usize >= FD_SETSIZE;
-        files.push(file);
-        if beyond {
-            return files;
-        }
+    let mut below = Vec::new();
+    while below
+        .last()
+        .is_none_or(|file: &File| (file.as_raw_fd() as usize) < FD_SETSIZE - 1)
+    {
+        below.push(File::open("/dev/null").unwrap());
     }
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    assert!(ours.as_raw_fd() as usize >= FD_SETSIZE);
+    ours.set_nonblocking(true).unwrap();
+    (ours, theirs)
 }
 
 macro_rules! descriptor_tests {
@@ -42,18 +47,26 @@ macro_rules! descriptor_tests {
             use std::os::unix::net::UnixStream;
             use std::rc::Rc;
 
-            use ::$step::EventLoop;
+            use ::$step::{EventLoop, selectors};
+
+            /// A loop on the selector named `name`.
+            fn new_loop(name: &str) -> EventLoop {
+                EventLoop::with_selector(::$step::selectors::by_name(name).unwrap())
+            }
 
             #[test]
-            fn a_descriptor_beyond_fd_setsize_is_refused_at_registration() {
+            fn select_refuses_a_descriptor_beyond_fd_setsize_and_says_what_to_use() {
                 let _turn = super::one_at_a_time();
-                let mut files = super::open_beyond_fd_setsize();
-                let event_loop = EventLoop::new();
-                let beyond = Rc::new(files.pop().unwrap());
-                drop(files);
+                let (beyond, _theirs) = super::pair_beyond_fd_setsize();
+                let event_loop = new_loop("select");
+                let beyond = Rc::new(beyond);
                 let error = event_loop.add_reader(beyond.clone(), || {}).unwrap_err();
                 assert_eq!(error.kind(), ErrorKind::InvalidInput);
-                assert!(error.to_string().contains("select"), "{error}");
+                let message = error.to_string();
+                assert!(
+                    message.contains("1024") && message.contains("poll"),
+                    "{message}"
+                );
                 assert!(event_loop.add_writer(beyond.clone(), || {}).is_err());
                 assert!(!event_loop.remove_reader(&beyond), "nothing was registered");
                 // The loop still works.
@@ -62,14 +75,37 @@ macro_rules! descriptor_tests {
                 event_loop.run_forever();
             }
 
+            #[test]
+            fn the_other_selectors_serve_a_descriptor_beyond_fd_setsize() {
+                let _turn = super::one_at_a_time();
+                let others = selectors::available()
+                    .into_iter()
+                    .filter(|name| *name != "select");
+                for name in others {
+                    let (beyond, mut theirs) = super::pair_beyond_fd_setsize();
+                    let event_loop = new_loop(name);
+                    theirs.write_all(b"x").unwrap();
+                    let stopper = event_loop.clone();
+                    event_loop
+                        .add_reader(Rc::new(beyond), move || stopper.stop())
+                        .unwrap();
+                    event_loop.run_forever();
+                }
+            }
+
             /// Hundreds of socket pairs echo through one loop: every client writes its
             /// message when its socket is writable, an echo reader on the other end sends each
             /// chunk back, and the client reads until it has the whole message back.
             #[test]
             fn hundreds_of_socket_pairs_echo_every_byte_through_one_loop() {
                 let _turn = super::one_at_a_time();
+                for name in selectors::available() {
+                    echo_through(new_loop(name));
+                }
+            }
+
+            fn echo_through(event_loop: EventLoop) {
                 const PAIRS: usize = 200;
-                let event_loop = EventLoop::new();
                 let finished = Rc::new(Cell::new(0));
                 let received = Rc::new(RefCell::new(vec![Vec::new(); PAIRS]));
                 let mut expected = Vec::new();

@@ -14,316 +14,346 @@ use std::thread;
 use std::time::Duration;
 
 use step7_tasks::proxy::{Config, MAX_HEAD_BYTES, serve};
+use step7_tasks::{EventLoop, selectors};
 use workshop_tests::{HANG, curl, exchange, known_body};
 
-#[test]
-fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
-    let _descriptors = some_descriptors();
-    let (origin, heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    // `/chunked` is answered in chunks, which curl decodes: the proxy passes them on as they are.
-    for path in ["/known/file.bin?x=1", "/chunked"] {
-        let url = format!("http://{origin}{path}");
-        let direct = curl(&[&url], &[]);
-        next(&heard);
-        let proxied = curl(&["-x", &format!("http://{proxy}"), &url], &[]);
-        let request = next(&heard).head;
+/// Every test, on the selector named `$selector`: the proxy must behave the same on each.
+macro_rules! proxy_tests {
+    ($name:ident, $selector:literal) => {
+        mod $name {
+            use super::*;
 
-        assert!(
-            direct == known_body(),
-            "{path}: direct: {} bytes",
-            direct.len()
-        );
-        assert!(
-            proxied == direct,
-            "{path}: proxied: {} bytes",
-            proxied.len()
-        );
-        assert!(
-            request.starts_with(&format!("GET {path} HTTP/1.1\r\nHost: {origin}\r\n")),
-            "the origin got the origin form and the Host, not:\n{request}"
-        );
-        assert!(
-            request.ends_with("\r\nConnection: close\r\n\r\n"),
-            "{request}"
-        );
-        assert!(
-            !request.to_ascii_lowercase().contains("proxy-connection"),
-            "{request}"
-        );
-    }
-}
+            /// The proxy under test, on this module's selector.
+            fn start_proxy(config: Config) -> SocketAddr {
+                super::start_proxy($selector, config)
+            }
 
-#[test]
-fn curl_tunnels_through_connect() {
-    let _descriptors = some_descriptors();
-    let (origin, heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    let url = format!("http://{origin}/known/tunnelled");
+            #[test]
+            fn curl_gets_the_same_bytes_through_the_proxy_as_directly() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                // `/chunked` is answered in chunks, which curl decodes: the proxy passes them on as they are.
+                for path in ["/known/file.bin?x=1", "/chunked"] {
+                    let url = format!("http://{origin}{path}");
+                    let direct = curl(&[&url], &[]);
+                    next(&heard);
+                    let proxied = curl(&["-x", &format!("http://{proxy}"), &url], &[]);
+                    let request = next(&heard).head;
 
-    // `-p` makes curl ask for a tunnel with CONNECT, then speak to the origin through it.
-    let tunnelled = curl(&["-p", "-x", &format!("http://{proxy}"), &url], &[]);
+                    assert!(
+                        direct == known_body(),
+                        "{path}: direct: {} bytes",
+                        direct.len()
+                    );
+                    assert!(
+                        proxied == direct,
+                        "{path}: proxied: {} bytes",
+                        proxied.len()
+                    );
+                    assert!(
+                        request.starts_with(&format!("GET {path} HTTP/1.1\r\nHost: {origin}\r\n")),
+                        "the origin got the origin form and the Host, not:\n{request}"
+                    );
+                    assert!(
+                        request.ends_with("\r\nConnection: close\r\n\r\n"),
+                        "{request}"
+                    );
+                    assert!(
+                        !request.to_ascii_lowercase().contains("proxy-connection"),
+                        "{request}"
+                    );
+                }
+            }
 
-    assert!(tunnelled == known_body(), "{} bytes", tunnelled.len());
-    let request = next(&heard).head;
-    assert!(
-        request.starts_with("GET /known/tunnelled HTTP/1.1\r\n"),
-        "{request}"
-    );
-    // The proxy did not touch what went through the tunnel.
-    assert!(!request.contains("Connection: close"), "{request}");
-}
+            #[test]
+            fn curl_tunnels_through_connect() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let url = format!("http://{origin}/known/tunnelled");
 
-#[test]
-fn curl_posts_a_body_and_gets_it_echoed() {
-    let _descriptors = some_descriptors();
-    let (origin, heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    let sent: Vec<u8> = (0..=255u8).rev().cycle().take(100_000).collect();
+                // `-p` makes curl ask for a tunnel with CONNECT, then speak to the origin through it.
+                let tunnelled = curl(&["-p", "-x", &format!("http://{proxy}"), &url], &[]);
 
-    let echoed = curl(&post_args(proxy, origin, &[]), &sent);
+                assert!(tunnelled == known_body(), "{} bytes", tunnelled.len());
+                let request = next(&heard).head;
+                assert!(
+                    request.starts_with("GET /known/tunnelled HTTP/1.1\r\n"),
+                    "{request}"
+                );
+                // The proxy did not touch what went through the tunnel.
+                assert!(!request.contains("Connection: close"), "{request}");
+            }
 
-    assert!(
-        echoed == sent,
-        "echoed {} bytes of {}",
-        echoed.len(),
-        sent.len()
-    );
-    let request = next(&heard);
-    assert!(
-        request.head.starts_with("POST /echo HTTP/1.1\r\n"),
-        "{}",
-        request.head
-    );
-    assert!(
-        request.head.contains("\r\nContent-Length: 100000\r\n"),
-        "{}",
-        request.head
-    );
-}
+            #[test]
+            fn curl_posts_a_body_and_gets_it_echoed() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let sent: Vec<u8> = (0..=255u8).rev().cycle().take(100_000).collect();
 
-#[test]
-fn several_megabytes_of_binary_go_both_ways_byte_for_byte() {
-    let _descriptors = some_descriptors();
-    let (origin, _heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    let sent = noise(8 * 1024 * 1024);
+                let echoed = curl(&post_args(proxy, origin, &[]), &sent);
 
-    let echoed = curl(&post_args(proxy, origin, &[]), &sent);
+                assert!(
+                    echoed == sent,
+                    "echoed {} bytes of {}",
+                    echoed.len(),
+                    sent.len()
+                );
+                let request = next(&heard);
+                assert!(
+                    request.head.starts_with("POST /echo HTTP/1.1\r\n"),
+                    "{}",
+                    request.head
+                );
+                assert!(
+                    request.head.contains("\r\nContent-Length: 100000\r\n"),
+                    "{}",
+                    request.head
+                );
+            }
 
-    assert!(
-        echoed == sent,
-        "echoed {} bytes of {}",
-        echoed.len(),
-        sent.len()
-    );
-}
+            #[test]
+            fn several_megabytes_of_binary_go_both_ways_byte_for_byte() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let sent = noise(8 * 1024 * 1024);
 
-#[test]
-fn a_chunked_body_is_forwarded_as_it_is_and_ends_where_its_framing_says() {
-    let _descriptors = some_descriptors();
-    let (origin, heard) = start_origin();
-    let proxy = start_proxy(Config::default());
+                let echoed = curl(&post_args(proxy, origin, &[]), &sent);
 
-    // With curl, whose chunks the proxy follows to their end.
-    let sent = noise(300_000);
-    let header = ["-H", "Transfer-Encoding: chunked"];
-    let echoed = curl(&post_args(proxy, origin, &header), &sent);
-    assert!(
-        echoed == sent,
-        "echoed {} bytes of {}",
-        echoed.len(),
-        sent.len()
-    );
-    let request = next(&heard);
-    assert!(request.body == sent);
+                assert!(
+                    echoed == sent,
+                    "echoed {} bytes of {}",
+                    echoed.len(),
+                    sent.len()
+                );
+            }
 
-    // By hand, with a chunk extension and a trailer, on a connection the client keeps open:
-    // only the framing can tell the proxy that the body is over.
-    let chunked = "5;name=value\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: yes\r\n\r\n";
-    let request = format!(
-        "POST http://{origin}/echo HTTP/1.1\r\nHost: {origin}\r\n\
-         Transfer-Encoding: chunked\r\n\r\n{chunked}"
-    );
-    let mut client = connect(proxy);
-    client.write_all(request.as_bytes()).unwrap();
-    let (head, body) = read_answer(&mut client);
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
-    assert_eq!(body, b"hello world!");
-    let heard = next(&heard);
-    assert!(
-        heard.head.contains("\r\nTransfer-Encoding: chunked\r\n"),
-        "{}",
-        heard.head
-    );
-    assert_eq!(
-        heard.raw_body,
-        chunked.as_bytes(),
-        "the chunks went through untouched"
-    );
-}
+            #[test]
+            fn a_chunked_body_is_forwarded_as_it_is_and_ends_where_its_framing_says() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
 
-#[test]
-fn hop_by_hop_headers_stop_at_the_proxy_both_ways() {
-    let _descriptors = some_descriptors();
-    let (origin, heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    let request = format!(
-        "GET http://{origin}/hop HTTP/1.1\r\nHost: elsewhere.example\r\n\
-         Connection: keep-alive, X-Client-Hop\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n\
-         Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\
-         TE: trailers\r\nUpgrade: websocket\r\nX-Kept: yes\r\n\r\n"
-    );
+                // With curl, whose chunks the proxy follows to their end.
+                let sent = noise(300_000);
+                let header = ["-H", "Transfer-Encoding: chunked"];
+                let echoed = curl(&post_args(proxy, origin, &header), &sent);
+                assert!(
+                    echoed == sent,
+                    "echoed {} bytes of {}",
+                    echoed.len(),
+                    sent.len()
+                );
+                let request = next(&heard);
+                assert!(request.body == sent);
 
-    let mut client = connect(proxy);
-    client.write_all(request.as_bytes()).unwrap();
-    let (head, body) = read_answer(&mut client);
-
-    let expected =
-        format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nConnection: close\r\n\r\n");
-    assert_eq!(next(&heard).head, expected);
-    assert_eq!(
-        head,
-        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nConnection: close\r\n\r\n"
-    );
-    assert_eq!(body, b"hop\n");
-}
-
-#[test]
-fn two_hundred_clients_at_once_each_get_their_own_answer() {
-    let _descriptors = all_descriptors();
-    allow_descriptors(1024);
-    let (origin, _heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-
-    let clients: Vec<_> = (0..200)
-        .map(|number| {
-            thread::spawn(move || {
-                let path = format!("/client/{number}");
-                let request = format!("GET http://{origin}{path} HTTP/1.1\r\n\r\n");
+                // By hand, with a chunk extension and a trailer, on a connection the client keeps open:
+                // only the framing can tell the proxy that the body is over.
+                let chunked = "5;name=value\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nX-Trailer: yes\r\n\r\n";
+                let request = format!(
+                    "POST http://{origin}/echo HTTP/1.1\r\nHost: {origin}\r\n\
+                     Transfer-Encoding: chunked\r\n\r\n{chunked}"
+                );
                 let mut client = connect(proxy);
                 client.write_all(request.as_bytes()).unwrap();
                 let (head, body) = read_answer(&mut client);
+                assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+                assert_eq!(body, b"hello world!");
+                let heard = next(&heard);
                 assert!(
-                    head.starts_with("HTTP/1.1 200 OK\r\n"),
-                    "client {number}: {head}"
+                    heard.head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+                    "{}",
+                    heard.head
                 );
-                assert_eq!(body, format!("you asked for {path}\n").as_bytes());
-            })
-        })
-        .collect();
-    for client in clients {
-        client.join().unwrap();
-    }
+                assert_eq!(
+                    heard.raw_body,
+                    chunked.as_bytes(),
+                    "the chunks went through untouched"
+                );
+            }
+
+            #[test]
+            fn hop_by_hop_headers_stop_at_the_proxy_both_ways() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let request = format!(
+                    "GET http://{origin}/hop HTTP/1.1\r\nHost: elsewhere.example\r\n\
+                     Connection: keep-alive, X-Client-Hop\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n\
+                     Proxy-Connection: keep-alive\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\
+                     TE: trailers\r\nUpgrade: websocket\r\nX-Kept: yes\r\n\r\n"
+                );
+
+                let mut client = connect(proxy);
+                client.write_all(request.as_bytes()).unwrap();
+                let (head, body) = read_answer(&mut client);
+
+                let expected =
+                    format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nConnection: close\r\n\r\n");
+                assert_eq!(next(&heard).head, expected);
+                assert_eq!(
+                    head,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nConnection: close\r\n\r\n"
+                );
+                assert_eq!(body, b"hop\n");
+            }
+
+            #[test]
+            fn two_hundred_clients_at_once_each_get_their_own_answer() {
+                let _descriptors = all_descriptors();
+                allow_descriptors(1024);
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+
+                let clients: Vec<_> = (0..200)
+                    .map(|number| {
+                        thread::spawn(move || {
+                            let path = format!("/client/{number}");
+                            let request = format!("GET http://{origin}{path} HTTP/1.1\r\n\r\n");
+                            let mut client = connect(proxy);
+                            client.write_all(request.as_bytes()).unwrap();
+                            let (head, body) = read_answer(&mut client);
+                            assert!(
+                                head.starts_with("HTTP/1.1 200 OK\r\n"),
+                                "client {number}: {head}"
+                            );
+                            assert_eq!(body, format!("you asked for {path}\n").as_bytes());
+                        })
+                    })
+                    .collect();
+                for client in clients {
+                    client.join().unwrap();
+                }
+            }
+
+            #[test]
+            fn bad_requests_get_a_clear_answer_and_the_proxy_goes_on() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let refused = TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap();
+                let padding = "x".repeat(MAX_HEAD_BYTES);
+                let many_headers = "X-Header: 1\r\n".repeat(200);
+                let cases = [
+                    ("not an http request\r\n\r\n".to_string(), "400 Bad Request"),
+                    (
+                        "GET /not/absolute HTTP/1.1\r\nHost: example.com\r\n\r\n".to_string(),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!("POST http://{origin}/echo HTTP/1.1\r\nContent-Length: ten\r\n\r\n"),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!(
+                            "POST http://{origin}/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+                             zz\r\nhello\r\n0\r\n\r\n"
+                        ),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!("GET http://{origin}/ HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n"),
+                        "431 Request Header Fields Too Large",
+                    ),
+                    (
+                        format!("GET http://{origin}/ HTTP/1.1\r\n{many_headers}\r\n"),
+                        "431 Request Header Fields Too Large",
+                    ),
+                    (
+                        format!("GET http://{refused}/ HTTP/1.1\r\n\r\n"),
+                        "502 Bad Gateway",
+                    ),
+                    (
+                        format!("CONNECT {refused} HTTP/1.1\r\n\r\n"),
+                        "502 Bad Gateway",
+                    ),
+                ];
+
+                for (request, status) in cases {
+                    let answer = exchange(proxy, request.as_bytes());
+                    assert!(
+                        answer.starts_with(&format!(
+                            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
+                        )),
+                        "expected {status}, got:\n{answer}"
+                    );
+                    assert!(answer.ends_with("\n") && answer.contains(&format!("\r\n\r\n{status}: ")));
+                    assert_good_request(proxy, origin);
+                }
+            }
+
+            #[test]
+            fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let (mute, hung_up) = start_mute_origin();
+                // Long enough for the good origin to answer on a loaded machine, short enough for a test.
+                let proxy = start_proxy(Config {
+                    upstream_timeout: Duration::from_secs(1),
+                    ..Config::default()
+                });
+
+                let answer = exchange(
+                    proxy,
+                    format!("GET http://{mute}/ HTTP/1.1\r\n\r\n").as_bytes(),
+                );
+
+                assert!(
+                    answer.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+                    "{answer}"
+                );
+                let (received, closed) = next(&hung_up);
+                assert!(closed, "the proxy left the origin connection open");
+                assert!(received.starts_with(b"GET / HTTP/1.1\r\n"));
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
+            fn a_client_that_leaves_mid_body_takes_the_origin_connection_with_it() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let (mute, hung_up) = start_mute_origin();
+                let proxy = start_proxy(Config::default());
+
+                let mut client = connect(proxy);
+                let head = format!("POST http://{mute}/upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
+                client.write_all(head.as_bytes()).unwrap();
+                client.write_all(&[7; 1000]).unwrap();
+                drop(client);
+
+                let (received, closed) = next(&hung_up);
+                assert!(closed, "the proxy left the origin connection open");
+                assert!(received.starts_with(b"POST /upload HTTP/1.1\r\n"));
+                assert!(
+                    received.ends_with(&[7; 1000]),
+                    "the origin got what the client sent, no more"
+                );
+                assert_good_request(proxy, origin);
+            }
+
+        }
+    };
 }
 
-#[test]
-fn bad_requests_get_a_clear_answer_and_the_proxy_goes_on() {
-    let _descriptors = some_descriptors();
-    let (origin, _heard) = start_origin();
-    let proxy = start_proxy(Config::default());
-    let refused = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let padding = "x".repeat(MAX_HEAD_BYTES);
-    let many_headers = "X-Header: 1\r\n".repeat(200);
-    let cases = [
-        ("not an http request\r\n\r\n".to_string(), "400 Bad Request"),
-        (
-            "GET /not/absolute HTTP/1.1\r\nHost: example.com\r\n\r\n".to_string(),
-            "400 Bad Request",
-        ),
-        (
-            format!("POST http://{origin}/echo HTTP/1.1\r\nContent-Length: ten\r\n\r\n"),
-            "400 Bad Request",
-        ),
-        (
-            format!(
-                "POST http://{origin}/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
-                 zz\r\nhello\r\n0\r\n\r\n"
-            ),
-            "400 Bad Request",
-        ),
-        (
-            format!("GET http://{origin}/ HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n"),
-            "431 Request Header Fields Too Large",
-        ),
-        (
-            format!("GET http://{origin}/ HTTP/1.1\r\n{many_headers}\r\n"),
-            "431 Request Header Fields Too Large",
-        ),
-        (
-            format!("GET http://{refused}/ HTTP/1.1\r\n\r\n"),
-            "502 Bad Gateway",
-        ),
-        (
-            format!("CONNECT {refused} HTTP/1.1\r\n\r\n"),
-            "502 Bad Gateway",
-        ),
-    ];
-
-    for (request, status) in cases {
-        let answer = exchange(proxy, request.as_bytes());
-        assert!(
-            answer.starts_with(&format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
-            )),
-            "expected {status}, got:\n{answer}"
-        );
-        assert!(answer.ends_with("\n") && answer.contains(&format!("\r\n\r\n{status}: ")));
-        assert_good_request(proxy, origin);
-    }
-}
-
-#[test]
-fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
-    let _descriptors = some_descriptors();
-    let (origin, _heard) = start_origin();
-    let (mute, hung_up) = start_mute_origin();
-    // Long enough for the good origin to answer on a loaded machine, short enough for a test.
-    let proxy = start_proxy(Config {
-        upstream_timeout: Duration::from_secs(1),
-        ..Config::default()
-    });
-
-    let answer = exchange(
-        proxy,
-        format!("GET http://{mute}/ HTTP/1.1\r\n\r\n").as_bytes(),
-    );
-
-    assert!(
-        answer.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
-        "{answer}"
-    );
-    let (received, closed) = next(&hung_up);
-    assert!(closed, "the proxy left the origin connection open");
-    assert!(received.starts_with(b"GET / HTTP/1.1\r\n"));
-    assert_good_request(proxy, origin);
-}
-
-#[test]
-fn a_client_that_leaves_mid_body_takes_the_origin_connection_with_it() {
-    let _descriptors = some_descriptors();
-    let (origin, _heard) = start_origin();
-    let (mute, hung_up) = start_mute_origin();
-    let proxy = start_proxy(Config::default());
-
-    let mut client = connect(proxy);
-    let head = format!("POST http://{mute}/upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
-    client.write_all(head.as_bytes()).unwrap();
-    client.write_all(&[7; 1000]).unwrap();
-    drop(client);
-
-    let (received, closed) = next(&hung_up);
-    assert!(closed, "the proxy left the origin connection open");
-    assert!(received.starts_with(b"POST /upload HTTP/1.1\r\n"));
-    assert!(
-        received.ends_with(&[7; 1000]),
-        "the origin got what the client sent, no more"
-    );
-    assert_good_request(proxy, origin);
-}
+proxy_tests!(select, "select");
+proxy_tests!(poll, "poll");
+#[cfg(any(target_os = "linux", target_os = "android"))]
+proxy_tests!(epoll, "epoll");
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+proxy_tests!(kqueue, "kqueue");
 
 /// The next report from an origin; an origin that never reports fails the test instead of
 /// hanging it (a mute origin gives up on its own after [`HANG`]).
@@ -333,11 +363,13 @@ fn next<T>(reports: &Receiver<T>) -> T {
         .expect("a report from the origin")
 }
 
-/// Starts the proxy on a loop of its own, on a thread of its own, and returns its address.
-fn start_proxy(config: Config) -> SocketAddr {
+/// Starts the proxy on a loop of its own, with the selector named `selector`, on a thread of its
+/// own, and returns its address.
+fn start_proxy(selector: &'static str, config: Config) -> SocketAddr {
     let (address, bound) = mpsc::channel();
     thread::spawn(move || {
-        step7_tasks::run(async move {
+        let event_loop = || EventLoop::with_selector(selectors::by_name(selector).unwrap());
+        step7_tasks::run_with(event_loop, async move {
             let listener = step7_tasks::net::TcpListener::bind("127.0.0.1:0").unwrap();
             address.send(listener.local_addr().unwrap()).unwrap();
             serve(listener, config).await.unwrap();

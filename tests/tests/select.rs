@@ -3,8 +3,8 @@
 //! depends on timing.
 
 macro_rules! select_tests {
-    ($step:ident) => {
-        mod $step {
+    ($step:ident, $name:ident, $selector:ident) => {
+        mod $name {
             use std::cell::RefCell;
             use std::io::{ErrorKind, Read, Write};
             use std::net::TcpListener;
@@ -17,6 +17,12 @@ macro_rules! select_tests {
 
             type Log = Rc<RefCell<Vec<String>>>;
 
+            /// A loop on the selector under test.
+            fn new_loop() -> EventLoop {
+                let selector = ::$step::selectors::$selector::new().unwrap();
+                EventLoop::with_selector(Box::new(selector))
+            }
+
             fn pair() -> (Rc<UnixStream>, UnixStream) {
                 let (ours, theirs) = UnixStream::pair().unwrap();
                 ours.set_nonblocking(true).unwrap();
@@ -25,7 +31,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_reader_runs_each_time_the_descriptor_is_ready_until_removed() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, mut theirs) = pair();
                 theirs.write_all(b"abc").unwrap();
                 let got = Rc::new(RefCell::new(Vec::new()));
@@ -48,7 +54,7 @@ macro_rules! select_tests {
 
             #[test]
             fn remove_reports_whether_something_was_registered() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, _theirs) = pair();
                 assert!(!event_loop.remove_reader(&ours));
                 assert!(!event_loop.remove_writer(&ours));
@@ -60,7 +66,7 @@ macro_rules! select_tests {
 
             #[test]
             fn adding_again_replaces_the_callback() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, _theirs) = pair();
                 let log = Log::default();
                 let l = log.clone();
@@ -79,7 +85,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_peer_that_closes_makes_the_reader_see_the_end() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, theirs) = pair();
                 drop(theirs);
                 let seen = Rc::new(RefCell::new(None));
@@ -97,7 +103,7 @@ macro_rules! select_tests {
 
             #[test]
             fn spurious_readiness_is_harmless() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, mut theirs) = pair();
                 // The reader runs, but another callback drained the socket first.
                 theirs.write_all(b"x").unwrap();
@@ -124,7 +130,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_timer_and_a_socket_ready_together_run_in_the_same_iteration() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, mut theirs) = pair();
                 theirs.write_all(b"x").unwrap();
                 let log = Log::default();
@@ -147,7 +153,7 @@ macro_rules! select_tests {
 
             #[test]
             fn the_loop_keeps_a_watched_source_open_until_it_is_removed() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, _theirs) = pair();
                 event_loop.add_reader(ours.clone(), || {}).unwrap();
                 assert_eq!(Rc::strong_count(&ours), 2);
@@ -157,7 +163,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_nonblocking_connect_becomes_writable_then_reports_its_outcome() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let listener = TcpListener::bind("127.0.0.1:0").unwrap();
                 let open = Rc::new(connect_nonblocking(listener.local_addr().unwrap()).unwrap());
                 let refused_addr = {
@@ -187,7 +193,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_removed_reader_does_not_run_even_when_already_queued() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, mut theirs) = pair();
                 theirs.write_all(b"x").unwrap();
                 let log = Log::default();
@@ -207,7 +213,7 @@ macro_rules! select_tests {
 
             #[test]
             fn a_replaced_reader_does_not_run_even_when_already_queued() {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let (ours, mut theirs) = pair();
                 theirs.write_all(b"x").unwrap();
                 let log = Log::default();
@@ -236,7 +242,7 @@ macro_rules! select_tests {
             /// A loop watching two sockets for reading, the first one's callback holding an
             /// `Unregister` of the second; and the first socket.
             fn callback_that_unregisters_when_dropped() -> (EventLoop, Rc<UnixStream>, Rc<UnixStream>) {
-                let event_loop = EventLoop::new();
+                let event_loop = new_loop();
                 let ((first, _), (second, _)) = (pair(), pair());
                 let guard = Unregister(event_loop.clone(), second.clone());
                 event_loop.add_reader(second.clone(), || {}).unwrap();
@@ -278,5 +284,26 @@ macro_rules! select_tests {
     };
 }
 
-select_tests!(step6_select);
-select_tests!(step7_tasks);
+/// Every rule, on every selector this system has.
+macro_rules! on_every_selector {
+    ($step:ident) => {
+        mod $step {
+            select_tests!($step, select, SelectSelector);
+            select_tests!($step, poll, PollSelector);
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            select_tests!($step, epoll, EpollSelector);
+            #[cfg(any(
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            ))]
+            select_tests!($step, kqueue, KqueueSelector);
+        }
+    };
+}
+
+on_every_selector!(step6_select);
+on_every_selector!(step7_tasks);

@@ -3,15 +3,16 @@
 //! Until now only a timer could bring the loop new work. Here the loop also watches file
 //! descriptors: [`EventLoop::add_reader`] and [`EventLoop::add_writer`] register a callback
 //! for "this socket (or pipe) can be read / written without blocking", and each iteration
-//! waits in one `select(2)` call for whichever comes first, a ready descriptor or the next
-//! timer. Sockets are non-blocking, so no call can stall the loop: a read that would block
-//! fails with `WouldBlock`, and we wait for readiness instead.
+//! waits in one call to its [`selector`](selectors) for whichever comes first, a ready
+//! descriptor or the next timer: `select(2)`, the talk's, or a faster one. Sockets are
+//! non-blocking, so no call can stall the loop: a read that would block fails with
+//! `WouldBlock`, and we wait for readiness instead.
 //!
 //! The names are asyncio's on purpose: Python's `loop.call_soon(foo)` is
 //! `event_loop.call_soon(foo)` here (`loop` is a keyword in Rust).
 
 use std::any::type_name;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt;
@@ -23,15 +24,17 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, socket};
-use nix::sys::time::{TimeVal, TimeValLike};
+
+pub mod selectors;
+
+use selectors::{DefaultSelector, Events, Selector};
 
 /// A handle to one single-threaded event loop.
 ///
 /// Cloning it is cheap, and every clone drives the same loop: a callback captures a clone to
 /// schedule more work or to stop the loop.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct EventLoop {
     inner: Rc<Inner>,
 }
@@ -46,10 +49,12 @@ struct Inner {
     sequence: Cell<u64>,
     /// How many timers in the heap are cancelled, shared with every `TimerHandle`.
     cancelled_timers: Rc<Cell<usize>>,
-    /// Descriptors watched for reading, and their callbacks (asyncio's selector map).
+    /// Descriptors watched for reading, and their callbacks.
     readers: RefCell<BTreeMap<RawFd, Watch>>,
     /// Descriptors watched for writing, and their callbacks.
     writers: RefCell<BTreeMap<RawFd, Watch>>,
+    /// What waits for the watched descriptors (asyncio's `_selector`); `None` once closed.
+    selector: RefCell<Option<Box<dyn Selector>>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
     /// Whether the loop is running: a loop cannot run inside itself.
@@ -61,9 +66,30 @@ struct Inner {
 }
 
 impl EventLoop {
-    /// A new loop with nothing to do.
+    /// A new loop with nothing to do, on the best selector the system has
+    /// ([`DefaultSelector`]). Panics if the system cannot give it one (no descriptor left).
     pub fn new() -> Self {
-        Self::default()
+        match DefaultSelector::new() {
+            Ok(selector) => Self::with_selector(Box::new(selector)),
+            Err(error) => panic!("the loop's selector cannot be made: {error}"),
+        }
+    }
+
+    /// A new loop that waits with `selector`: `select(2)`, `poll(2)`, epoll or kqueue, all
+    /// behind the same [`Selector`] interface (asyncio's `SelectorEventLoop(selector)`).
+    pub fn with_selector(selector: Box<dyn Selector>) -> Self {
+        let inner = Inner {
+            selector: RefCell::new(Some(selector)),
+            ..Inner::default()
+        };
+        EventLoop {
+            inner: Rc::new(inner),
+        }
+    }
+
+    /// The name of the loop's selector, such as `epoll`.
+    pub fn selector_name(&self) -> &'static str {
+        self.selector().name()
     }
 
     /// When on, the loop prints `Running <Handle …>` before each callback, like the talk's loop.
@@ -113,20 +139,20 @@ impl EventLoop {
     /// [`remove_reader`](Self::remove_reader). Adding the same descriptor again replaces the
     /// callback.
     ///
-    /// The loop keeps `source` alive while it watches it. A descriptor that `select` cannot
-    /// hold (numbered `FD_SETSIZE`, usually 1024, or more) is refused with an error.
+    /// The loop keeps `source` alive while it watches it. The selector may refuse it: `select`
+    /// cannot hold a descriptor numbered `FD_SETSIZE` (1024) or more.
     pub fn add_reader<S: AsFd + 'static>(
         &self,
         source: Rc<S>,
         callback: impl Fn() + 'static,
     ) -> io::Result<()> {
-        watch(&self.inner.readers, source, Rc::new(callback))
+        self.watch(source, Events::READ, Rc::new(callback))
     }
 
     /// Stops watching `fd` for reading; `false` if it was not watched. A call of the callback
-    /// already queued by this iteration's `select` is cancelled too, as asyncio's is.
+    /// already queued by this iteration's wait is cancelled too, as asyncio's is.
     pub fn remove_reader(&self, fd: &impl AsRawFd) -> bool {
-        unwatch(&self.inner.readers, fd.as_raw_fd())
+        self.unwatch(fd.as_raw_fd(), Events::READ)
     }
 
     /// Calls `callback` each time `source` can be written without blocking, until
@@ -137,13 +163,86 @@ impl EventLoop {
         source: Rc<S>,
         callback: impl Fn() + 'static,
     ) -> io::Result<()> {
-        watch(&self.inner.writers, source, Rc::new(callback))
+        self.watch(source, Events::WRITE, Rc::new(callback))
     }
 
     /// Stops watching `fd` for writing; `false` if it was not watched. Otherwise the same as
     /// [`remove_reader`](Self::remove_reader).
     pub fn remove_writer(&self, fd: &impl AsRawFd) -> bool {
-        unwatch(&self.inner.writers, fd.as_raw_fd())
+        self.unwatch(fd.as_raw_fd(), Events::WRITE)
+    }
+
+    /// The map of watches for one direction.
+    fn watches(&self, direction: Events) -> &RefCell<BTreeMap<RawFd, Watch>> {
+        if direction.read {
+            &self.inner.readers
+        } else {
+            &self.inner.writers
+        }
+    }
+
+    /// What `fd` is watched for now: the selector's registration mirrors the two maps.
+    fn watched(&self, fd: RawFd) -> Events {
+        Events {
+            read: self.inner.readers.borrow().contains_key(&fd),
+            write: self.inner.writers.borrow().contains_key(&fd),
+        }
+    }
+
+    /// The selector, which only a closed loop lacks.
+    fn selector(&self) -> RefMut<'_, Box<dyn Selector>> {
+        RefMut::map(self.inner.selector.borrow_mut(), |selector| {
+            selector.as_mut().expect("the loop is closed")
+        })
+    }
+
+    /// Adds or replaces the watch on `source` for `direction`: the selector registers a new
+    /// descriptor, and is told when a registered one gains a direction (asyncio's
+    /// `_add_reader`).
+    fn watch(
+        &self,
+        source: Rc<dyn AsFd>,
+        direction: Events,
+        callback: Rc<dyn Fn()>,
+    ) -> io::Result<()> {
+        self.check_closed();
+        let fd = source.as_fd().as_raw_fd();
+        let watched = self.watched(fd);
+        if watched.is_empty() {
+            self.selector().register(source, direction)?;
+        } else if watched | direction != watched {
+            self.selector().modify(fd, watched | direction)?;
+        }
+        let watch = Watch {
+            callback,
+            queued: None,
+        };
+        // The watch replaced, if any, is dropped at the end of the function, once the map is
+        // no longer borrowed: its callback's captures may use the loop (and this map) as they
+        // drop.
+        let _replaced = self.watches(direction).borrow_mut().insert(fd, watch);
+        Ok(())
+    }
+
+    /// Removes the watch on `fd` for `direction`, if any, and tells the selector; the watch,
+    /// and the source if the selector lets it go, are dropped outside every borrow, as in
+    /// [`watch`](Self::watch).
+    fn unwatch(&self, fd: RawFd, direction: Events) -> bool {
+        let Some(removed) = self.watches(direction).borrow_mut().remove(&fd) else {
+            return false;
+        };
+        let left = self.watched(fd);
+        let mut selector = self.inner.selector.borrow_mut();
+        // A descriptor the loop watches stays open (the selector keeps its source), so the
+        // selector cannot refuse: there is nothing to report.
+        let source = match selector.as_mut() {
+            Some(selector) if left.is_empty() => selector.unregister(fd).ok(),
+            Some(selector) => selector.modify(fd, left).ok().and(None),
+            None => None,
+        };
+        drop(selector);
+        drop((removed, source));
+        true
     }
 
     /// A new pending future whose done callbacks run on this loop.
@@ -202,7 +301,8 @@ impl EventLoop {
     }
 
     /// Closes the loop for good: drops every callback still queued, scheduled or watching a
-    /// descriptor, with what it captured, and the descriptors the loop kept open.
+    /// descriptor, with what it captured, and closes the selector, with the descriptors it kept
+    /// open.
     ///
     /// Callbacks capture the loop, so a loop with queued work keeps itself alive until it is
     /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
@@ -213,7 +313,8 @@ impl EventLoop {
         let scheduled = std::mem::take(&mut *self.inner.scheduled.borrow_mut());
         let readers = std::mem::take(&mut *self.inner.readers.borrow_mut());
         let writers = std::mem::take(&mut *self.inner.writers.borrow_mut());
-        drop((ready, scheduled, readers, writers));
+        let selector = self.inner.selector.borrow_mut().take();
+        drop((ready, scheduled, readers, writers, selector));
         self.inner.closed.set(true);
     }
 
@@ -268,36 +369,21 @@ impl EventLoop {
         Some(next.when().saturating_duration_since(self.time()))
     }
 
-    /// Waits in `select(2)` until a watched descriptor is ready or `timeout` has passed, then
-    /// schedules the callbacks of the ready descriptors, readers first.
-    ///
-    /// A signal interrupts `select` with `EINTR`; the next iteration simply waits again.
+    /// Waits in the selector until a watched descriptor is ready or `timeout` has passed,
+    /// then schedules the callbacks of the ready descriptors: for each, its reader, then its
+    /// writer, as asyncio's `_process_events` does.
     fn wait(&self, timeout: Option<Duration>) {
-        let (readable, writable) = {
-            let readers = self.inner.readers.borrow();
-            let writers = self.inner.writers.borrow();
-            let mut readable = fd_set(&readers);
-            let mut writable = fd_set(&writers);
-            // Like asyncio, never wait more than a day at once: some systems refuse longer.
-            let mut timeout = timeout.map(|t| {
-                let micros = t.min(Duration::from_secs(86_400)).as_nanos().div_ceil(1000);
-                TimeVal::microseconds(micros as i64)
-            });
-            match select(None, &mut readable, &mut writable, None, timeout.as_mut()) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => return,
-                Err(error) => panic!("select(2) failed on descriptors the loop owns: {error}"),
+        let ready = self.selector().select(timeout);
+        let ready = ready.unwrap_or_else(|error| {
+            panic!("the selector failed on descriptors the loop owns: {error}")
+        });
+        for (fd, events) in ready {
+            if events.read {
+                self.schedule_watch(&self.inner.readers, fd);
             }
-            (
-                ready_fds(&readers, &readable),
-                ready_fds(&writers, &writable),
-            )
-        };
-        for fd in readable {
-            self.schedule_watch(&self.inner.readers, fd);
-        }
-        for fd in writable {
-            self.schedule_watch(&self.inner.writers, fd);
+            if events.write {
+                self.schedule_watch(&self.inner.writers, fd);
+            }
         }
     }
 
@@ -342,6 +428,12 @@ impl EventLoop {
             !timer.cancelled()
         });
         self.inner.cancelled_timers.set(0);
+    }
+}
+
+impl Default for EventLoop {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -436,11 +528,10 @@ impl fmt::Debug for Handle {
     }
 }
 
-/// A descriptor the loop watches, kept open by the loop, and the callback for its readiness.
+/// A callback for a watched descriptor's readiness (the selector keeps the descriptor open).
 struct Watch {
-    source: Rc<dyn AsFd>,
     callback: Rc<dyn Fn()>,
-    /// The call of `callback` that `select`'s last answer queued, if any.
+    /// The call of `callback` that the last wait queued, if any.
     queued: Option<Handle>,
 }
 
@@ -451,53 +542,6 @@ impl Drop for Watch {
             queued.cancel();
         }
     }
-}
-
-/// Adds or replaces the watch on `source`'s descriptor.
-fn watch(
-    map: &RefCell<BTreeMap<RawFd, Watch>>,
-    source: Rc<dyn AsFd>,
-    callback: Rc<dyn Fn()>,
-) -> io::Result<()> {
-    let fd = source.as_fd().as_raw_fd();
-    if usize::try_from(fd).map_or(true, |fd| fd >= FD_SETSIZE) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("descriptor {fd} is out of select's range (below {FD_SETSIZE})"),
-        ));
-    }
-    let watch = Watch {
-        source,
-        callback,
-        queued: None,
-    };
-    // The watch replaced, if any, is dropped at the end of the function, once the map is no
-    // longer borrowed: its callback's captures may use the loop (and this map) as they drop.
-    let _replaced = map.borrow_mut().insert(fd, watch);
-    Ok(())
-}
-
-/// Removes the watch on `fd`, if any; dropped outside the borrow, as in [`watch`].
-fn unwatch(map: &RefCell<BTreeMap<RawFd, Watch>>, fd: RawFd) -> bool {
-    let removed = map.borrow_mut().remove(&fd);
-    removed.is_some()
-}
-
-/// The set of watched descriptors, as `select` takes it.
-fn fd_set<'a>(map: &'a BTreeMap<RawFd, Watch>) -> FdSet<'a> {
-    let mut set = FdSet::new();
-    for watch in map.values() {
-        set.insert(watch.source.as_fd());
-    }
-    set
-}
-
-/// The watched descriptors that `select` left in `set`.
-fn ready_fds(map: &BTreeMap<RawFd, Watch>, set: &FdSet<'_>) -> Vec<RawFd> {
-    let ready = map
-        .iter()
-        .filter(|(_, watch)| set.contains(watch.source.as_fd()));
-    ready.map(|(fd, _)| *fd).collect()
 }
 
 /// Starts connecting a non-blocking TCP socket to `addr` and returns before the connection

@@ -3,16 +3,18 @@
 //! `cargo run -p step6-select` starts a small HTTP server on 127.0.0.1 (in a thread of its
 //! own: it stands for the internet) that takes a while to answer, then fetches several pages
 //! from it through one loop. They all wait at the same time, so all of them take about as long
-//! as one. Add `-- --debug` to see each handle as the loop runs it.
+//! as one. Add `-- --debug` to see each handle as the loop runs it, and `-- --selector NAME`
+//! to wait with another selector than the default one (`select`, `poll`, `epoll`, `kqueue`).
 
 use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use step6_select::{EventLoop, Future, connect_nonblocking, gather};
+use step6_select::{EventLoop, Future, connect_nonblocking, gather, selectors};
 
 /// How long the server thinks before it answers.
 const SERVER_DELAY: Duration = Duration::from_millis(300);
@@ -147,10 +149,35 @@ fn answer_slowly(stream: TcpStream) -> io::Result<()> {
     (&stream).write_all(response.as_bytes())
 }
 
-fn main() -> io::Result<()> {
+/// The demo's loop: on the default selector, or on the one `--selector NAME` names.
+fn new_loop() -> io::Result<EventLoop> {
+    let args: Vec<String> = std::env::args().collect();
+    let event_loop = match args.iter().position(|arg| arg == "--selector") {
+        Some(at) => {
+            let name = args.get(at + 1).map_or("", String::as_str);
+            let event_loop = EventLoop::with_selector(selectors::by_name(name)?);
+            println!("waiting with {}", event_loop.selector_name());
+            event_loop
+        }
+        None => EventLoop::new(),
+    };
+    event_loop.set_debug(args.iter().any(|arg| arg == "--debug"));
+    Ok(event_loop)
+}
+
+fn main() -> ExitCode {
+    match demo() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("step6-select: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> io::Result<()> {
     let addr = start_server()?;
-    let event_loop = EventLoop::new();
-    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+    let event_loop = new_loop()?;
 
     let paths = [
         "/Pikachu",

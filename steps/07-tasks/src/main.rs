@@ -15,18 +15,23 @@ use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use step7_tasks::compare::compare;
 use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
-use step7_tasks::{gather, get_running_loop, run, sleep};
+use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
 
-const USAGE: &str = "usage: step7-tasks [--listen ADDR] | demo | compare [REQUESTS [DELAY_MS]]";
+const USAGE: &str = "usage: step7-tasks [--selector NAME] [--listen ADDR | demo] \
+                     | compare [REQUESTS [DELAY_MS]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let outcome = match args[..] {
-        [] => serve_proxy("127.0.0.1:8080"),
-        ["--listen", addr] => serve_proxy(addr),
-        ["demo"] => demo(),
-        ["compare", ref numbers @ ..] if numbers.len() <= 2 => {
+    let (selector, args) = match args[..] {
+        ["--selector", name, ref rest @ ..] => (Some(name), rest),
+        ref rest => (None, rest),
+    };
+    let outcome = match args {
+        [] => serve_proxy("127.0.0.1:8080", selector),
+        ["--listen", addr] => serve_proxy(addr, selector),
+        ["demo"] => demo(selector),
+        ["compare", numbers @ ..] if numbers.len() <= 2 => {
             let requests = numbers.first().map_or(Ok(50), |n| parse(n));
             let delay = numbers.get(1).map_or(Ok(100), |n| parse(n));
             requests.and_then(|requests| print_comparison(requests, delay? as u64))
@@ -48,13 +53,23 @@ fn parse(number: &str) -> io::Result<usize> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, USAGE))
 }
 
+/// A new loop on the selector named by `--selector`, or on the default one.
+fn new_loop(selector: Option<&str>) -> io::Result<EventLoop> {
+    let Some(name) = selector else {
+        return Ok(EventLoop::new());
+    };
+    Ok(EventLoop::with_selector(selectors::by_name(name)?))
+}
+
 /// The proxy, until the process is stopped (Ctrl-C).
-fn serve_proxy(addr: &str) -> io::Result<()> {
+fn serve_proxy(addr: &str, selector: Option<&str>) -> io::Result<()> {
     let addr = addr.to_string();
-    run(async move {
+    let event_loop = new_loop(selector)?;
+    run_with(|| event_loop, async move {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
-        println!("proxy listening on http://{addr}");
+        let selector = get_running_loop()?.selector_name();
+        println!("proxy listening on http://{addr}, waiting with {selector}");
         println!("try: curl -x http://{addr} http://example.com/");
         proxy::serve(listener, Config::default()).await
     })
@@ -81,15 +96,20 @@ const PAGES: [(&str, u64); 5] = [
     ("Eevee", 900),
 ];
 
-fn demo() -> io::Result<()> {
+fn demo(selector: Option<&str>) -> io::Result<()> {
+    let event_loop = new_loop(selector)?;
+    if selector.is_some() {
+        println!("waiting with {}", event_loop.selector_name());
+    }
     println!("asyncio.run(greet()):");
-    run(greet());
+    run_with(|| event_loop, greet());
     println!();
     println!(
         "A slow origin, the proxy and {} clients, all tasks on one loop:",
         PAGES.len()
     );
-    let answers = run(async {
+    let event_loop = new_loop(selector)?;
+    let answers = run_with(|| event_loop, async {
         let event_loop = get_running_loop()?;
         let origin = TcpListener::bind("127.0.0.1:0")?;
         let origin_addr = origin.local_addr()?;

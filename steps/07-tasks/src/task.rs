@@ -523,11 +523,20 @@ pub(crate) fn leave_running_loop() {
 /// Returns the future's output; a panic in it reaches the caller, after the cleanup, as
 /// asyncio re-raises an exception. Called where a loop is already running, it panics.
 pub fn run<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(future: F) -> F::Output {
+    run_with(EventLoop::new, future)
+}
+
+/// [`run`] on the loop that `loop_factory` makes, such as one with another selector
+/// (asyncio's `run(coro, loop_factory=…)`).
+pub fn run_with<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(
+    loop_factory: impl FnOnce() -> EventLoop,
+    future: F,
+) -> F::Output {
     assert!(
         get_running_loop().is_err(),
         "run() cannot be called from a running event loop"
     );
-    let event_loop = EventLoop::new();
+    let event_loop = loop_factory();
     let outcome = catch_unwind(AssertUnwindSafe(|| event_loop.run_until_complete(future)));
     event_loop.cancel_all_tasks();
     event_loop.close();
