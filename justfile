@@ -28,10 +28,11 @@ book-sync:
 compare N="50" DELAY_MS="100":
     @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
 
-# The loop's own benchmarks on every step (the talk's), the selectors with idle connections,
-# the proxy holding 10,000 connections, then the proxies with 200 clients
+# The loop's own benchmarks on every step (the talk's), our loop against tokio and asyncio, the
+# selectors with idle connections, the proxy holding 10,000 connections, then the proxies
 bench:
     cargo bench --package workshop-tests --bench event_loop
+    cargo bench --package workshop-tests --bench versus
     cargo bench --package workshop-tests --bench selectors
     cargo bench --package workshop-tests --bench connections
     @cargo run --quiet --release --package step7-tasks -- compare 200 100

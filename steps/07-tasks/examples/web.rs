@@ -137,7 +137,7 @@ pub async fn serve(listener: TcpListener, app: Router) -> io::Result<()> {
         let service = TowerToHyperService::new(app.clone());
         let connection = http1::Builder::new()
             .timer(LoopTimer)
-            .serve_connection(Io(stream), service);
+            .serve_connection(Io::new(stream), service);
         // A client that leaves, or sends garbage, ends its connection: nothing to report.
         event_loop.create_task(async move { drop(connection.await) });
     }
@@ -145,8 +145,21 @@ pub async fn serve(listener: TcpListener, app: Router) -> io::Result<()> {
 
 /// Our socket, as hyper reads and writes it. hyper's `Read` hands out a cursor over a buffer
 /// it owns; filling it without a copy needs `unsafe` (`advance`), so we read into a buffer of
-/// our own and copy (`put_slice`).
-pub struct Io(pub TcpStream);
+/// our own, made once per connection, and copy (`put_slice`).
+pub struct Io {
+    stream: TcpStream,
+    buffer: Box<[u8]>,
+}
+
+impl Io {
+    /// hyper's side of `stream`.
+    pub fn new(stream: TcpStream) -> Self {
+        Io {
+            stream,
+            buffer: vec![0; 8 * 1024].into_boxed_slice(),
+        }
+    }
+}
 
 impl Read for Io {
     fn poll_read(
@@ -154,10 +167,10 @@ impl Read for Io {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut chunk = [0; 16 * 1024];
-        let wanted = buf.remaining().min(chunk.len());
-        let read = ready!(Pin::new(&mut &self.0).poll_read(cx, &mut chunk[..wanted]))?;
-        buf.put_slice(&chunk[..read]);
+        let Io { stream, buffer } = self.get_mut();
+        let wanted = buf.remaining().min(buffer.len());
+        let read = ready!(Pin::new(&mut &*stream).poll_read(cx, &mut buffer[..wanted]))?;
+        buf.put_slice(&buffer[..read]);
         Poll::Ready(Ok(()))
     }
 }
@@ -168,15 +181,15 @@ impl Write for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.0).poll_write(cx, buf)
+        Pin::new(&mut &self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.0).poll_flush(cx)
+        Pin::new(&mut &self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.0).poll_close(cx)
+        Pin::new(&mut &self.stream).poll_close(cx)
     }
 }
 

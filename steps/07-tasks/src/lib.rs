@@ -70,6 +70,8 @@ struct Inner {
     task_count: Cell<u64>,
     /// Where wakers leave the tasks to step; made with the first task.
     inbox: OnceCell<Arc<Inbox>>,
+    /// How many iterations in a row did not ask the selector, since work was ready.
+    io_skipped: Cell<u32>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
     stopping: Cell<bool>,
     /// Whether the loop is running: a loop cannot run inside itself.
@@ -359,9 +361,20 @@ impl EventLoop {
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        let only_tasks = self.inner.ready.borrow().is_empty() && !self.inner.stopping.get();
         self.schedule_woken_tasks();
+        let only_tasks = only_tasks && !self.inner.ready.borrow().is_empty();
         self.purge_cancelled_timers();
-        self.wait(self.timeout());
+        // tokio's rule, not asyncio's: while only task steps are ready, ask the selector only
+        // every `IO_INTERVAL` iterations. A task woken by a socket steps in the iteration
+        // after; asking the OS in between finds nothing new, or that socket, not yet read.
+        let skipped = self.inner.io_skipped.get();
+        if only_tasks && skipped < IO_INTERVAL {
+            self.inner.io_skipped.set(skipped + 1);
+        } else {
+            self.inner.io_skipped.set(0);
+            self.wait(self.timeout());
+        }
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
             self.inner.ready.borrow_mut().push_back(handle);
@@ -596,6 +609,9 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
         Err(error) => Err(error.into()),
     }
 }
+
+/// At most how many iterations in a row skip the selector while work is ready (tokio's 61).
+const IO_INTERVAL: u32 = 61;
 
 /// The fewest timers in the heap for a purge of the cancelled ones (asyncio's number).
 const MIN_TIMERS_TO_PURGE: usize = 100;
@@ -838,8 +854,21 @@ impl From<Error> for io::Error {
 /// Waits `delay` without blocking the loop (asyncio's `sleep`): a future finished by a
 /// `call_later` timer, as before, but on the running loop, so nobody passes the loop in.
 ///
-/// Panics outside a running loop, where nothing could ever wake it.
+/// `sleep(Duration::ZERO)` is asyncio's `sleep(0)`: a bare yield, with no future and no timer;
+/// the task steps again in the next iteration, after the others had their turn. A longer sleep
+/// panics outside a running loop, where nothing could ever wake it.
 pub async fn sleep(delay: Duration) {
+    if delay.is_zero() {
+        let mut yielded = false;
+        return std::future::poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
+    }
     let Ok(event_loop) = get_running_loop() else {
         panic!("sleep() needs a running event loop: await it in a task, or in run()");
     };

@@ -2,27 +2,29 @@
 //! `.await` a socket.
 //!
 //! Every operation first just tries: sockets are non-blocking, so it either succeeds or fails
-//! with `WouldBlock`. Only then does the task register interest, with its waker as the
-//! callback, and return `Pending`; readiness wakes the task, its next step tries again.
+//! with `WouldBlock`. Only then does the task leave its waker with the socket, register
+//! interest (the first time), and return `Pending`; readiness wakes the task, its next step
+//! tries again.
 //!
-//! Interest lasts for one readiness: the callback removes it, then wakes the task. An operation
-//! that nobody waits for any more (it lost a `select`, a timeout, its task was cancelled) thus
-//! costs one spurious wake-up at most; a lasting registration would make `select`, which
-//! reports a readable socket again and again until it is read, wake the loop on every
-//! iteration. asyncio removes the reader when the operation's future is done or cancelled, to
-//! the same end. Interest is also removed when an operation succeeds, and when the socket is
-//! dropped.
+//! Interest stays registered while tasks keep waiting on the socket, so a connection that is
+//! read again and again costs the selector nothing more after its first wait. But readiness
+//! that finds nobody waiting removes it: an operation that nobody waits for any more (it lost
+//! a `select` or a timeout, its task was cancelled) would otherwise leave the socket watched,
+//! and the selectors, which report a readable socket at every wait until it is read, would wake
+//! the loop on every iteration. asyncio removes the reader when the operation's future is done
+//! or cancelled, to the same end. All interest goes when the socket is dropped.
 //!
 //! [`TcpStream`] implements the `futures` crate's `AsyncRead` and `AsyncWrite`, so that
 //! crate's helpers (`copy`, `AsyncReadExt`, `AsyncWriteExt`, `BufReader`) work on our loop.
 
+use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
@@ -35,39 +37,100 @@ enum Interest {
     Write,
 }
 
-/// Tries `operation`; if it would block, registers `cx`'s waker for `interest` on `source` and
-/// returns `Pending`. Any other outcome ends the wait, so the interest is removed.
-fn poll_io<S: AsFd + AsRawFd + 'static, R>(
-    event_loop: &EventLoop,
-    source: &Rc<S>,
-    interest: Interest,
-    cx: &Context<'_>,
-    mut operation: impl FnMut(&S) -> io::Result<R>,
-) -> Poll<io::Result<R>> {
-    loop {
-        match operation(source) {
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                // The callback holds the latest waker: registering again replaces it. The
-                // waker is stored before the interest is registered, so no readiness is lost.
-                let (waker, lp, fd) = (cx.waker().clone(), event_loop.clone(), source.as_raw_fd());
-                let wake = move || {
-                    remove_interest(&lp, fd, interest);
-                    waker.wake_by_ref();
-                };
-                let registered = match interest {
-                    Interest::Read => event_loop.add_reader(source.clone(), wake),
-                    Interest::Write => event_loop.add_writer(source.clone(), wake),
-                };
-                return match registered {
-                    Ok(()) => Poll::Pending,
-                    Err(error) => Poll::Ready(Err(error)),
-                };
+/// A non-blocking socket on the loop, and for each direction the task waiting on it.
+struct Registered<S: AsRawFd> {
+    event_loop: EventLoop,
+    socket: Rc<S>,
+    reading: Rc<Waiting>,
+    writing: Rc<Waiting>,
+}
+
+/// One direction of a socket: the waker of the task that waits for it, and whether the loop
+/// watches the socket for it.
+#[derive(Default)]
+struct Waiting {
+    waker: RefCell<Option<Waker>>,
+    watched: Cell<bool>,
+}
+
+impl<S: AsFd + AsRawFd + 'static> Registered<S> {
+    fn new(event_loop: EventLoop, socket: S) -> Self {
+        Registered {
+            event_loop,
+            socket: Rc::new(socket),
+            reading: Rc::default(),
+            writing: Rc::default(),
+        }
+    }
+
+    /// Tries `operation`; if it would block, leaves `cx`'s waker for `interest`, has the loop
+    /// watch the socket for it if it does not yet, and returns `Pending`.
+    fn poll_io<R>(
+        &self,
+        interest: Interest,
+        cx: &Context<'_>,
+        mut operation: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let waiting = match interest {
+            Interest::Read => &self.reading,
+            Interest::Write => &self.writing,
+        };
+        loop {
+            match operation(&self.socket) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // The latest waker replaces the one before. It is stored before the
+                    // interest is registered, so no readiness is lost.
+                    *waiting.waker.borrow_mut() = Some(cx.waker().clone());
+                    if waiting.watched.get() {
+                        return Poll::Pending;
+                    }
+                    let (slot, lp, fd) = (waiting.clone(), self.event_loop.clone(), self.fd());
+                    let wake = move || {
+                        let waker = slot.waker.borrow_mut().take();
+                        match waker {
+                            Some(waker) => waker.wake(),
+                            None => {
+                                slot.watched.set(false);
+                                remove_interest(&lp, fd, interest);
+                            }
+                        }
+                    };
+                    let registered = match interest {
+                        Interest::Read => self.event_loop.add_reader(self.socket.clone(), wake),
+                        Interest::Write => self.event_loop.add_writer(self.socket.clone(), wake),
+                    };
+                    return match registered {
+                        Ok(()) => {
+                            waiting.watched.set(true);
+                            Poll::Pending
+                        }
+                        Err(error) => Poll::Ready(Err(error)),
+                    };
+                }
+                outcome => {
+                    // Nobody waits now: a readiness that comes anyway removes the interest.
+                    let waker = waiting.waker.borrow_mut().take();
+                    drop(waker);
+                    return Poll::Ready(outcome);
+                }
             }
-            outcome => {
-                remove_interest(event_loop, source.as_raw_fd(), interest);
-                return Poll::Ready(outcome);
-            }
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl<S: AsRawFd> Drop for Registered<S> {
+    fn drop(&mut self) {
+        let fd = self.socket.as_raw_fd();
+        if self.reading.watched.get() {
+            self.event_loop.remove_reader(&fd);
+        }
+        if self.writing.watched.get() {
+            self.event_loop.remove_writer(&fd);
         }
     }
 }
@@ -81,8 +144,7 @@ fn remove_interest(event_loop: &EventLoop, fd: RawFd, interest: Interest) {
 
 /// A TCP socket listening for connections (what asyncio's `start_server` listens on).
 pub struct TcpListener {
-    event_loop: EventLoop,
-    socket: Rc<std::net::TcpListener>,
+    io: Registered<std::net::TcpListener>,
 }
 
 impl TcpListener {
@@ -92,42 +154,29 @@ impl TcpListener {
         let socket = std::net::TcpListener::bind(addr)?;
         socket.set_nonblocking(true)?;
         Ok(TcpListener {
-            event_loop,
-            socket: Rc::new(socket),
+            io: Registered::new(event_loop, socket),
         })
     }
 
     /// The address it listens on, with the port the OS chose when bound to port 0.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        self.io.socket.local_addr()
     }
 
     /// Waits for the next connection.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (socket, peer) = poll_fn(|cx| {
-            poll_io(
-                &self.event_loop,
-                &self.socket,
-                Interest::Read,
-                cx,
-                |listener| listener.accept(),
-            )
-        })
-        .await?;
-        Ok((TcpStream::new(self.event_loop.clone(), socket)?, peer))
-    }
-}
-
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        self.event_loop.remove_reader(&self.socket);
+        let accepted = poll_fn(|cx| {
+            self.io
+                .poll_io(Interest::Read, cx, |listener| listener.accept())
+        });
+        let (socket, peer) = accepted.await?;
+        Ok((TcpStream::new(self.io.event_loop.clone(), socket)?, peer))
     }
 }
 
 /// A TCP connection that tasks read and write without blocking the loop.
 pub struct TcpStream {
-    event_loop: EventLoop,
-    socket: Rc<std::net::TcpStream>,
+    io: Registered<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -135,8 +184,7 @@ impl TcpStream {
         socket.set_nonblocking(true)?;
         socket.set_nodelay(true)?;
         Ok(TcpStream {
-            event_loop,
-            socket: Rc::new(socket),
+            io: Registered::new(event_loop, socket),
         })
     }
 
@@ -145,24 +193,18 @@ impl TcpStream {
     pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
         let stream = TcpStream::new(get_running_loop()?, connect_nonblocking(addr)?)?;
         poll_fn(|cx| {
-            poll_io(
-                &stream.event_loop,
-                &stream.socket,
-                Interest::Write,
-                cx,
-                |socket| {
-                    if let Some(error) = socket.take_error()? {
-                        return Err(error);
+            stream.io.poll_io(Interest::Write, cx, |socket| {
+                if let Some(error) = socket.take_error()? {
+                    return Err(error);
+                }
+                // Not connected yet and no error: still in progress, as if it would block.
+                match socket.peer_addr() {
+                    Err(error) if error.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
                     }
-                    // Not connected yet and no error: still in progress, as if it would block.
-                    match socket.peer_addr() {
-                        Err(error) if error.kind() == io::ErrorKind::NotConnected => {
-                            Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        outcome => outcome.map(drop),
-                    }
-                },
-            )
+                    outcome => outcome.map(drop),
+                }
+            })
         })
         .await?;
         Ok(stream)
@@ -170,12 +212,12 @@ impl TcpStream {
 
     /// The address of the other end.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.peer_addr()
+        self.io.socket.peer_addr()
     }
 
     /// The address of this end.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
+        self.io.socket.local_addr()
     }
 }
 
@@ -187,13 +229,8 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        poll_io(
-            &self.event_loop,
-            &self.socket,
-            Interest::Read,
-            cx,
-            |mut socket| socket.read(buf),
-        )
+        self.io
+            .poll_io(Interest::Read, cx, |mut socket| socket.read(buf))
     }
 }
 
@@ -203,13 +240,8 @@ impl AsyncWrite for &TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        poll_io(
-            &self.event_loop,
-            &self.socket,
-            Interest::Write,
-            cx,
-            |mut socket| socket.write(buf),
-        )
+        self.io
+            .poll_io(Interest::Write, cx, |mut socket| socket.write(buf))
     }
 
     /// Nothing to flush: every write goes straight to the kernel.
@@ -219,7 +251,7 @@ impl AsyncWrite for &TcpStream {
 
     /// Closes the sending half: the peer reads the end of the stream, and can still answer.
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(match self.socket.shutdown(Shutdown::Write) {
+        Poll::Ready(match self.io.socket.shutdown(Shutdown::Write) {
             Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(()),
             outcome => outcome,
         })
@@ -257,13 +289,6 @@ impl AsyncWrite for TcpStream {
 /// The descriptor, as `std`'s sockets expose theirs (asyncio: `get_extra_info("socket")`).
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
-    }
-}
-
-impl Drop for TcpStream {
-    fn drop(&mut self) {
-        self.event_loop.remove_reader(&self.socket);
-        self.event_loop.remove_writer(&self.socket);
+        self.io.socket.as_raw_fd()
     }
 }
