@@ -315,6 +315,30 @@ macro_rules! proxy_tests {
             }
 
             #[test]
+            fn a_client_slow_to_send_its_head_gets_408_and_the_others_are_served() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config {
+                    head_timeout: Duration::from_millis(300),
+                    ..Config::default()
+                });
+                // A slowloris, whose head never ends, and a TLS hello sent to a plain port.
+                let mut slow = connect(proxy);
+                slow.write_all(b"GET http://example.com/ HTTP/1.1\r\nX-Wait: 1\r\n")
+                    .unwrap();
+                let mut garbage = connect(proxy);
+                garbage.write_all(b"\x16\x03\x01\x02\x00 no newline").unwrap();
+                assert_good_request(proxy, origin);
+                for mut stream in [slow, garbage] {
+                    let mut answer = Vec::new();
+                    stream.read_to_end(&mut answer).unwrap();
+                    let answer = String::from_utf8_lossy(&answer);
+                    assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
+                }
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
             fn a_client_that_leaves_mid_body_takes_the_origin_connection_with_it() {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
@@ -601,4 +625,45 @@ fn allow_descriptors(wanted: u64) {
     if soft < wanted.min(hard) {
         setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard).unwrap();
     }
+}
+
+/// The proxy's program, killed when dropped.
+struct ProxyProcess(std::process::Child);
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_log_that_nobody_reads_does_not_stop_the_proxy() {
+    let _descriptors = some_descriptors();
+    let (origin, _heard) = start_origin();
+    let mut proxy = ProxyProcess(
+        std::process::Command::new(env!("CARGO"))
+            .current_dir(workshop_tests::workspace_root())
+            .args(["run", "--quiet", "--package", "step7-tasks", "--"])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cargo can be started"),
+    );
+    let mut output = BufReader::new(proxy.0.stdout.take().expect("the proxy's output"));
+    let mut first = String::new();
+    output.read_line(&mut first).unwrap();
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '\n']).next())
+        .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
+    let address: SocketAddr = address.parse().unwrap();
+    // From here on, nobody reads the proxy's output: a pipe holds about 64 KiB, some thousand
+    // log lines, and the proxy must go on serving when it is full.
+    for _ in 0..3_000 {
+        assert_good_request(address, origin);
+    }
+    drop(output);
 }

@@ -17,19 +17,40 @@ use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
 use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
 
-const USAGE: &str = "usage: step7-tasks [--selector NAME] [--listen ADDR | demo] \
+const USAGE: &str = "usage: step7-tasks [--selector NAME] [--head-timeout SECONDS] \
+                     [--upstream-timeout SECONDS] [--listen ADDR | demo] \
                      | compare [REQUESTS [DELAY_MS]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (selector, args) = match args[..] {
-        ["--selector", name, ref rest @ ..] => (Some(name), rest),
-        ref rest => (None, rest),
-    };
-    let outcome = match args {
-        [] => serve_proxy("127.0.0.1:8080", selector),
-        ["--listen", addr] => serve_proxy(addr, selector),
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("step7-tasks: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the options, then runs the command that follows them.
+fn dispatch(mut args: &[&str]) -> io::Result<()> {
+    let (mut selector, mut config) = (None, Config::default());
+    loop {
+        match args {
+            ["--selector", name, rest @ ..] => (selector, args) = (Some(*name), rest),
+            ["--head-timeout", seconds, rest @ ..] => {
+                (config.head_timeout, args) = (parse_seconds(seconds)?, rest);
+            }
+            ["--upstream-timeout", seconds, rest @ ..] => {
+                (config.upstream_timeout, args) = (parse_seconds(seconds)?, rest);
+            }
+            _ => break,
+        }
+    }
+    match args {
+        [] => serve_proxy("127.0.0.1:8080", selector, config),
+        ["--listen", addr] => serve_proxy(addr, selector, config),
         ["demo"] => demo(selector),
         ["compare", numbers @ ..] if numbers.len() <= 2 => {
             let requests = numbers.first().map_or(Ok(50), |n| parse(n));
@@ -37,14 +58,15 @@ fn main() -> ExitCode {
             requests.and_then(|requests| print_comparison(requests, delay? as u64))
         }
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
-    };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("step7-tasks: {error}");
-            ExitCode::FAILURE
-        }
     }
+}
+
+fn parse_seconds(seconds: &str) -> io::Result<Duration> {
+    let seconds: f64 = seconds
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, USAGE))?;
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, USAGE))
 }
 
 fn parse(number: &str) -> io::Result<usize> {
@@ -62,7 +84,7 @@ fn new_loop(selector: Option<&str>) -> io::Result<EventLoop> {
 }
 
 /// The proxy, until the process is stopped (Ctrl-C).
-fn serve_proxy(addr: &str, selector: Option<&str>) -> io::Result<()> {
+fn serve_proxy(addr: &str, selector: Option<&str>, config: Config) -> io::Result<()> {
     let addr = addr.to_string();
     let event_loop = new_loop(selector)?;
     run_with(|| event_loop, async move {
@@ -71,7 +93,7 @@ fn serve_proxy(addr: &str, selector: Option<&str>) -> io::Result<()> {
         let selector = get_running_loop()?.selector_name();
         println!("proxy listening on http://{addr}, waiting with {selector}");
         println!("try: curl -x http://{addr} http://example.com/");
-        proxy::serve(listener, Config::default()).await
+        proxy::serve(listener, config).await
     })
 }
 
@@ -126,6 +148,7 @@ fn demo(selector: Option<&str>) -> io::Result<()> {
         let answers = gather(&event_loop, clients).await?;
         Ok::<_, io::Error>((answers, start.elapsed()))
     })?;
+    proxy::flush_log();
     let (answers, elapsed) = answers;
     println!();
     for ((name, _), answer) in PAGES.iter().zip(answers) {

@@ -15,8 +15,13 @@
 //! target, status, bytes sent back, time taken, and in parentheses what went wrong, if anything.
 
 use std::io;
+use std::io::Write;
 use std::net::ToSocketAddrs;
 use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select, try_join};
@@ -29,6 +34,11 @@ use crate::{get_running_loop, sleep};
 /// How the proxy behaves; `Config::default()` suits most uses.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
+    /// How long a client may take to send its whole request head before it gets
+    /// `408 Request Timeout` and is hung up on. Without it, a client that sends a byte now and
+    /// then (a *slowloris*), or nothing at all, would hold its connection, and a task, forever.
+    /// Default: 60 s, nginx's `client_header_timeout`.
+    pub head_timeout: Duration,
     /// How long an origin may take to accept the connection, then to begin its answer, before
     /// the client gets `504 Gateway Timeout`. Default: 30 s.
     pub upstream_timeout: Duration,
@@ -39,9 +49,67 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            head_timeout: Duration::from_secs(60),
             upstream_timeout: Duration::from_secs(30),
             log: true,
         }
+    }
+}
+
+/// How many log lines may wait for the terminal; more are dropped, and counted.
+const LOG_BACKLOG: usize = 10_000;
+
+/// What the log's thread is sent: a line to print, or a wish to know when all before it are.
+enum ToLog {
+    Line(String),
+    Flushed(mpsc::Sender<()>),
+}
+
+/// The log's thread, started with the first line.
+fn log_thread() -> &'static Mutex<SyncSender<ToLog>> {
+    static LOG: OnceLock<Mutex<SyncSender<ToLog>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let (sender, lines) = mpsc::sync_channel(LOG_BACKLOG);
+        thread::spawn(move || {
+            let mut stdout = io::stdout();
+            for message in lines {
+                let dropped = DROPPED_LINES.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    let _ = writeln!(stdout, "({dropped} log lines dropped: the output was full)");
+                }
+                match message {
+                    // A closed output ends the lines' trip, not the proxy.
+                    ToLog::Line(line) => drop(writeln!(stdout, "{line}")),
+                    ToLog::Flushed(done) => drop(done.send(())),
+                }
+            }
+        });
+        Mutex::new(sender)
+    })
+}
+
+static DROPPED_LINES: AtomicU64 = AtomicU64::new(0);
+
+/// Prints `line` without ever blocking the loop: a thread of its own writes the lines, and a
+/// full backlog drops them, and counts them. A `println!` on the loop's thread would stop every
+/// client while the terminal, or a pipe that nobody reads, is not taking more.
+fn log(line: String) {
+    let sender = log_thread().lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(TrySendError::Full(_)) = sender.try_send(ToLog::Line(line)) {
+        DROPPED_LINES.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Waits until every line logged so far is printed; for a program about to print after the
+/// proxy's lines, such as the demo. It blocks: never call it on the loop.
+pub fn flush_log() {
+    let (done, flushed) = mpsc::channel();
+    let sender = log_thread()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if sender.send(ToLog::Flushed(done)).is_ok() {
+        let _ = flushed.recv();
     }
 }
 
@@ -106,7 +174,9 @@ pub async fn handle_client(client: TcpStream, config: Config) {
     if config.log {
         let seconds = started.elapsed().as_secs_f64();
         let (method, target, status, sent) = (&log.method, &log.target, &log.status, log.sent);
-        println!("{method} {target} {status} {sent} B {seconds:.2} s{trouble}");
+        self::log(format!(
+            "{method} {target} {status} {sent} B {seconds:.2} s{trouble}"
+        ));
     }
 }
 
@@ -157,7 +227,13 @@ fn bad_gateway(context: String, error: io::Error) -> Failure {
 /// early (to refuse a body, say) and hangs up before the body is in is not heard.
 async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<(), Failure> {
     let mut from_client = BufReader::new(client);
-    let head = read_head(&mut from_client).await?;
+    let head = match timeout(config.head_timeout, read_head(&mut from_client)).await {
+        Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+            let reason = format!("no complete request head in time: {error}");
+            return Err(Failure::Refused("408 Request Timeout", reason));
+        }
+        head => head?,
+    };
     let mut headers = [EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     match request.parse(&head) {
