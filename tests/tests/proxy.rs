@@ -192,11 +192,11 @@ macro_rules! proxy_tests {
                 let (head, body) = read_answer(&mut client);
 
                 let expected =
-                    format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nConnection: close\r\n\r\n");
+                    format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nVia: 1.1 step7-tasks\r\nConnection: close\r\n\r\n");
                 assert_eq!(next(&heard).head, expected);
                 assert_eq!(
                     head,
-                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nConnection: close\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nVia: 1.1 step7-tasks\r\nConnection: close\r\n\r\n"
                 );
                 assert_eq!(body, b"hop\n");
             }
@@ -336,6 +336,24 @@ macro_rules! proxy_tests {
                     assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
                 }
                 assert_good_request(proxy, origin);
+            }
+
+            #[test]
+            fn a_request_for_the_proxy_itself_is_refused_and_forwarded_ones_say_via() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let port = proxy.port();
+                for target in [format!("http://{proxy}/"), format!("http://localhost:{port}/")] {
+                    let request = format!("GET {target} HTTP/1.1\r\n\r\n");
+                    let answer = exchange(proxy, request.as_bytes());
+                    assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
+                }
+                let connect = format!("CONNECT {proxy} HTTP/1.1\r\n\r\n");
+                let answer = exchange(proxy, connect.as_bytes());
+                assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
+                assert_good_request(proxy, origin);
+                assert!(next(&heard).head.contains("\r\nVia: 1.1 step7-tasks\r\n"));
             }
 
             #[test]

@@ -92,6 +92,12 @@ fn serve_proxy(addr: &str, selector: Option<&str>, config: Config) -> io::Result
         let addr = listener.local_addr()?;
         let selector = get_running_loop()?.selector_name();
         println!("proxy listening on http://{addr}, waiting with {selector}");
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: {addr} is reachable from other machines, and this proxy forwards \
+                 anyone's requests anywhere, with no password: keep it on 127.0.0.1"
+            );
+        }
         println!("try: curl -x http://{addr} http://example.com/");
         proxy::serve(listener, config).await
     })

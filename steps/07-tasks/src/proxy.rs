@@ -15,8 +15,7 @@
 //! target, status, bytes sent back, time taken, and in parentheses what went wrong, if anything.
 
 use std::io;
-use std::io::Write;
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -71,15 +70,15 @@ fn log_thread() -> &'static Mutex<SyncSender<ToLog>> {
     LOG.get_or_init(|| {
         let (sender, lines) = mpsc::sync_channel(LOG_BACKLOG);
         thread::spawn(move || {
-            let mut stdout = io::stdout();
             for message in lines {
                 let dropped = DROPPED_LINES.swap(0, Ordering::Relaxed);
                 if dropped > 0 {
-                    let _ = writeln!(stdout, "({dropped} log lines dropped: the output was full)");
+                    println!("({dropped} log lines dropped: the output was full)");
                 }
                 match message {
-                    // A closed output ends the lines' trip, not the proxy.
-                    ToLog::Line(line) => drop(writeln!(stdout, "{line}")),
+                    // Blocks this thread, not the loop's, while the output is full. A closed
+                    // output ends this thread (`println!` panics), not the proxy.
+                    ToLog::Line(line) => println!("{line}"),
                     ToLog::Flushed(done) => drop(done.send(())),
                 }
             }
@@ -269,7 +268,7 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
     let first_lines = format!("{method} /{path} HTTP/1.{version}\r\nHost: {authority}\r\n");
     let forwarded = forward_head(first_lines, request.headers);
 
-    let origin = connect(host, port, config.upstream_timeout).await?;
+    let origin = connect(client, host, port, config.upstream_timeout).await?;
     (&origin).write_all(&forwarded).await?;
     match body {
         Body::None => {}
@@ -319,7 +318,7 @@ async fn tunnel(
     log: &mut LogLine,
 ) -> Result<(), Failure> {
     let (host, port) = host_and_port(target, 443)?;
-    let origin = connect(host, port, config.upstream_timeout).await?;
+    let origin = connect(client, host, port, config.upstream_timeout).await?;
     let established = b"HTTP/1.1 200 Connection Established\r\n\r\n";
     (&*client).write_all(established).await?;
     log.status = "200".into();
@@ -344,7 +343,8 @@ async fn relay(
     to.close().await
 }
 
-/// The head to forward: `first_lines`, the headers meant for the other end, `Connection: close`.
+/// The head to forward: `first_lines`, the headers meant for the other end, `Via` (this proxy
+/// was on the way) and `Connection: close`.
 /// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names.
 fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
     let is_connection = |header: &&Header| header.name.eq_ignore_ascii_case("Connection");
@@ -364,7 +364,8 @@ fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
             head.extend([name.as_bytes(), b": ", value, b"\r\n"].concat());
         }
     }
-    head.extend(b"Connection: close\r\n\r\n");
+    // Every proxy on the way says so (RFC 9110, section 7.6.3).
+    head.extend(b"Via: 1.1 step7-tasks\r\nConnection: close\r\n\r\n");
     head
 }
 
@@ -506,10 +507,29 @@ fn host_and_port(authority: &str, default_port: u16) -> Result<(&str, u16), Fail
 /// `getaddrinfo`, which may wait for a DNS server, and every task waits with it. asyncio runs
 /// `getaddrinfo` on a thread pool for this reason. IP literals, and `localhost`, resolve without
 /// the network, so the workshop never waits.
-async fn connect(host: &str, port: u16, limit: Duration) -> Result<TcpStream, Failure> {
-    let addresses = (host, port)
+///
+/// A target that is the proxy itself is refused (`508 Loop Detected`): a request to the proxy's
+/// own address would come back to it, again and again, each time with one more connection.
+async fn connect(
+    client: &TcpStream,
+    host: &str,
+    port: u16,
+    limit: Duration,
+) -> Result<TcpStream, Failure> {
+    let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|error| bad_gateway(format!("cannot find {host}"), error))?;
+        .map_err(|error| bad_gateway(format!("cannot find {host}"), error))?
+        .collect();
+    // The address the client reached us at is the one we listen on.
+    let ours = client.local_addr().map_err(Failure::Broken)?;
+    let is_ours = |address: &SocketAddr| {
+        address.port() == ours.port()
+            && (address.ip() == ours.ip() || address.ip().is_loopback() && ours.ip().is_loopback())
+    };
+    if addresses.iter().any(is_ours) {
+        let reason = format!("{host}:{port} is this proxy");
+        return Err(Failure::Refused("508 Loop Detected", reason));
+    }
     let first_that_connects = async {
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
         for address in addresses {
