@@ -14,6 +14,7 @@
 //! up and is copied byte for byte, whatever its framing. Each request prints a line: method,
 //! target, status, bytes sent back, time taken, and in parentheses what went wrong, if anything.
 
+use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
@@ -23,9 +24,10 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use futures::future::{Either, select, try_join};
+use futures::future::{Either, FutureExt, select, try_join};
 use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use httparse::{EMPTY_HEADER, Header, Status};
+use nix::errno::Errno;
 
 use crate::net::{TcpListener, TcpStream};
 use crate::{get_running_loop, sleep};
@@ -129,21 +131,57 @@ const TOO_LARGE: &str = "431 Request Header Fields Too Large";
 
 /// Serves clients forever, each connection on a task of its own: step 1's thread, for the price
 /// of a heap allocation. A task that fails or panics ends alone; the others go on.
+///
+/// When the process has no descriptor left, a new client would wait, unanswered, until one is
+/// freed. So the proxy keeps one in reserve, as servers do: out of descriptors, it lets the
+/// reserve go, accepts the client with the freed number, answers `503 Service Unavailable`,
+/// hangs up, and takes the reserve back. The clients already connected go on being served.
 pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
     let event_loop = get_running_loop()?;
+    let mut reserve = Some(File::open("/dev/null")?);
     loop {
         match listener.accept().await {
             Ok((client, _)) => {
                 event_loop.create_task(handle_client(client, config));
             }
-            // Usually no descriptor is left. Trying again at once would spin without ever
-            // letting a task close one; asyncio waits a second too.
+            Err(error) if out_of_descriptors(&error) => {
+                drop(reserve.take());
+                // Linux refuses before it looks for a client: there may be none waiting, and
+                // then this must not wait for one.
+                let waiting = listener.accept().now_or_never();
+                let turned_away = matches!(waiting, Some(Ok(_)));
+                if let Some(Ok((client, _))) = waiting {
+                    // A fresh socket's buffer takes the short answer at once.
+                    let _ = (&client).write_all(UNAVAILABLE.as_bytes()).await;
+                    if config.log {
+                        log(format!("- - 503 {} B 0.00 s ({error})", UNAVAILABLE.len()));
+                    }
+                }
+                reserve = File::open("/dev/null").ok();
+                if !turned_away || reserve.is_none() {
+                    // Nobody to turn away, or still no descriptor: give the connected
+                    // clients a moment to end, rather than spin.
+                    sleep(Duration::from_millis(100)).await;
+                }
+            }
+            // Trying again at once could spin on an error that stays; asyncio waits a second.
             Err(error) => {
                 eprintln!("accept failed: {error}");
                 sleep(Duration::from_secs(1)).await;
             }
         }
     }
+}
+
+/// What a client is told when the proxy has no descriptor left to serve it with.
+const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+                           Content-Length: 42\r\nConnection: close\r\n\r\n\
+                           503: the proxy is out of file descriptors\n";
+
+/// Whether `error` says that the process, or the system, has no descriptor left.
+fn out_of_descriptors(error: &io::Error) -> bool {
+    let errno = error.raw_os_error().map(Errno::from_raw);
+    matches!(errno, Some(Errno::EMFILE | Errno::ENFILE))
 }
 
 /// Serves one connection: one request, carried out or refused, then its log line.
