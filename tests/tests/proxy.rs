@@ -212,7 +212,7 @@ macro_rules! proxy_tests {
                     .map(|number| {
                         thread::spawn(move || {
                             let path = format!("/client/{number}");
-                            let request = format!("GET http://{origin}{path} HTTP/1.1\r\n\r\n");
+                            let request = format!("GET http://{origin}{path} HTTP/1.1\r\nHost: test\r\n\r\n");
                             let mut client = connect(proxy);
                             client.write_all(request.as_bytes()).unwrap();
                             let (head, body) = read_answer(&mut client);
@@ -240,6 +240,17 @@ macro_rules! proxy_tests {
                     .unwrap();
                 let padding = "x".repeat(MAX_HEAD_BYTES);
                 let many_headers = "X-Header: 1\r\n".repeat(200);
+                // An origin whose answers a proxy must not pass on.
+                let odd_origin = start_blocking(|mut connection| {
+                    let mut reader = BufReader::new(connection.try_clone()?);
+                    let head = read_line_by_line(&mut reader, |line| line == "\r\n")?;
+                    let answer = if head.contains("status-099") {
+                        "HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"
+                    };
+                    connection.write_all(answer.as_bytes())
+                });
                 let cases = [
                     ("not an http request\r\n\r\n".to_string(), "400 Bad Request"),
                     (
@@ -247,30 +258,59 @@ macro_rules! proxy_tests {
                         "400 Bad Request",
                     ),
                     (
-                        format!("POST http://{origin}/echo HTTP/1.1\r\nContent-Length: ten\r\n\r\n"),
+                        format!("POST http://{origin}/echo HTTP/1.1\r\nHost: test\r\nContent-Length: ten\r\n\r\n"),
                         "400 Bad Request",
                     ),
                     (
                         format!(
-                            "POST http://{origin}/echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+                            "POST http://{origin}/echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n\
                              zz\r\nhello\r\n0\r\n\r\n"
                         ),
                         "400 Bad Request",
                     ),
                     (
-                        format!("GET http://{origin}/ HTTP/1.1\r\nX-Padding: {padding}\r\n\r\n"),
+                        format!("GET http://{origin}/ HTTP/1.1\r\nHost: test\r\nX-Padding: {padding}\r\n\r\n"),
                         "431 Request Header Fields Too Large",
                     ),
                     (
-                        format!("GET http://{origin}/ HTTP/1.1\r\n{many_headers}\r\n"),
+                        format!("GET http://{origin}/ HTTP/1.1\r\nHost: test\r\n{many_headers}\r\n"),
                         "431 Request Header Fields Too Large",
                     ),
                     (
-                        format!("GET http://{refused}/ HTTP/1.1\r\n\r\n"),
+                        format!("GET http://{refused}/ HTTP/1.1\r\nHost: test\r\n\r\n"),
                         "502 Bad Gateway",
                     ),
                     (
-                        format!("CONNECT {refused} HTTP/1.1\r\n\r\n"),
+                        format!("CONNECT {refused} HTTP/1.1\r\nHost: test\r\n\r\n"),
+                        "502 Bad Gateway",
+                    ),
+                    // RFC 9112 and 9110, as nginx answers them.
+                    (
+                        format!("GET http://{origin}/ HTTP/2.0\r\nHost: test\r\n\r\n"),
+                        "505 HTTP Version Not Supported",
+                    ),
+                    (format!("GET http://{origin}/ HTTP/1.1\r\n\r\n"), "400 Bad Request"),
+                    (
+                        format!("GET http://{origin}/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!("GET http://user:secret@{origin}/ HTTP/1.1\r\nHost: test\r\n\r\n"),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!(
+                            "POST http://{origin}/echo HTTP/1.1\r\nHost: test\r\n\
+                             Connection: Content-Length\r\nContent-Length: 5\r\n\r\nhello"
+                        ),
+                        "400 Bad Request",
+                    ),
+                    (
+                        format!("GET http://{odd_origin}/status-099 HTTP/1.1\r\nHost: test\r\n\r\n"),
+                        "502 Bad Gateway",
+                    ),
+                    (
+                        format!("GET http://{odd_origin}/two-lengths HTTP/1.1\r\nHost: test\r\n\r\n"),
                         "502 Bad Gateway",
                     ),
                 ];
@@ -289,6 +329,20 @@ macro_rules! proxy_tests {
             }
 
             #[test]
+            fn a_leading_empty_line_and_an_upper_case_scheme_are_accepted() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                for request in [
+                    format!("\r\nGET http://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n"),
+                    format!("GET HTTP://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n"),
+                ] {
+                    let answer = exchange(proxy, request.as_bytes());
+                    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+                }
+            }
+
+            #[test]
             fn an_origin_that_never_answers_gets_504_and_is_hung_up_on() {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
@@ -301,7 +355,7 @@ macro_rules! proxy_tests {
 
                 let answer = exchange(
                     proxy,
-                    format!("GET http://{mute}/ HTTP/1.1\r\n\r\n").as_bytes(),
+                    format!("GET http://{mute}/ HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
                 );
 
                 assert!(
@@ -345,11 +399,11 @@ macro_rules! proxy_tests {
                 let proxy = start_proxy(Config::default());
                 let port = proxy.port();
                 for target in [format!("http://{proxy}/"), format!("http://localhost:{port}/")] {
-                    let request = format!("GET {target} HTTP/1.1\r\n\r\n");
+                    let request = format!("GET {target} HTTP/1.1\r\nHost: test\r\n\r\n");
                     let answer = exchange(proxy, request.as_bytes());
                     assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
                 }
-                let connect = format!("CONNECT {proxy} HTTP/1.1\r\n\r\n");
+                let connect = format!("CONNECT {proxy} HTTP/1.1\r\nHost: test\r\n\r\n");
                 let answer = exchange(proxy, connect.as_bytes());
                 assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
                 assert_good_request(proxy, origin);
@@ -364,7 +418,7 @@ macro_rules! proxy_tests {
                 let proxy = start_proxy(Config::default());
 
                 let mut client = connect(proxy);
-                let head = format!("POST http://{mute}/upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n");
+                let head = format!("POST http://{mute}/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 1000000\r\n\r\n");
                 client.write_all(head.as_bytes()).unwrap();
                 client.write_all(&[7; 1000]).unwrap();
                 drop(client);
@@ -612,7 +666,7 @@ fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
 fn assert_good_request(proxy: SocketAddr, origin: SocketAddr) {
     let answer = exchange(
         proxy,
-        format!("GET http://{origin}/good HTTP/1.1\r\n\r\n").as_bytes(),
+        format!("GET http://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
     );
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(

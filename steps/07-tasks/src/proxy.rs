@@ -264,7 +264,7 @@ fn bad_gateway(context: String, error: io::Error) -> Failure {
 /// early (to refuse a body, say) and hangs up before the body is in is not heard.
 async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<(), Failure> {
     let mut from_client = BufReader::new(client);
-    let head = match timeout(config.head_timeout, read_head(&mut from_client)).await {
+    let head = match timeout(config.head_timeout, read_request_head(&mut from_client)).await {
         Err(error) if error.kind() == io::ErrorKind::TimedOut => {
             let reason = format!("no complete request head in time: {error}");
             return Err(Failure::Refused("408 Request Timeout", reason));
@@ -282,7 +282,30 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
                 format!("over {MAX_HEADERS} headers"),
             ));
         }
+        Err(httparse::Error::Version) if names_another_version(&head) => {
+            let reason = "this proxy speaks HTTP/1.0 and HTTP/1.1".to_string();
+            return Err(Failure::Refused("505 HTTP Version Not Supported", reason));
+        }
         Err(error) => return Err(bad_request(format!("malformed request head: {error}"))),
+    }
+    // HTTP/1.1 asks for exactly one Host (RFC 9112, section 3.2).
+    let hosts = request
+        .headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Host"));
+    if request.version == Some(1) && hosts.count() != 1 {
+        return Err(bad_request(
+            "an HTTP/1.1 request has exactly one Host header",
+        ));
+    }
+    // Framing is end to end: a `Connection` header may not drop it on the way.
+    if connection_names(request.headers).any(|name| {
+        name.eq_ignore_ascii_case(b"Content-Length")
+            || name.eq_ignore_ascii_case(b"Transfer-Encoding")
+    }) {
+        return Err(bad_request(
+            "the Connection header names the message's framing",
+        ));
     }
     // A complete request has all three.
     let method = request.method.unwrap_or_default();
@@ -294,12 +317,20 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
     }
 
     // A proxy needs the absolute form, `http://host[:port]/path`: a bare `/path` names no server.
-    let Some(address) = target.strip_prefix("http://") else {
-        return Err(bad_request(format!(
-            "`{target}` is not an absolute http:// URL"
-        )));
+    // The scheme is case-insensitive (RFC 3986, section 3.1).
+    let address = match target.split_at_checked(7) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http://") => rest,
+        _ => {
+            return Err(bad_request(format!(
+                "`{target}` is not an absolute http:// URL"
+            )));
+        }
     };
     let (authority, path) = address.split_at(address.find(['/', '?']).unwrap_or(address.len()));
+    if authority.contains('@') {
+        // RFC 9110, section 4.2.4: credentials do not belong in an http URL.
+        return Err(bad_request("the URL carries a user name or password"));
+    }
     let (host, port) = host_and_port(authority, 80)?;
     let body = body_framing(request.headers)?;
     let path = path.strip_prefix('/').unwrap_or(path);
@@ -327,6 +358,22 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
         };
         let version = response.version.unwrap_or_default();
         let (status, reason) = (response.code.unwrap_or_default(), response.reason);
+        if !(100..600).contains(&status) {
+            let reason = format!("{authority} answered with status {status:03}");
+            return Err(Failure::Refused("502 Bad Gateway", reason));
+        }
+        let lengths = response
+            .headers
+            .iter()
+            .filter(|header| header.name.eq_ignore_ascii_case("Content-Length"));
+        let mut lengths = lengths.map(|header| header.value.trim_ascii());
+        if let Some(first) = lengths.next() {
+            if lengths.any(|other| other != first) {
+                // RFC 9112, section 6.3: the answer's length cannot be known; a proxy says 502.
+                let reason = format!("{authority} sent conflicting Content-Lengths");
+                return Err(Failure::Refused("502 Bad Gateway", reason));
+            }
+        }
         log.status = status.to_string();
         // `100 Continue` and its kind come before the answer; they are passed on as they are.
         let interim = (100..200).contains(&status) && status != 101;
@@ -385,14 +432,8 @@ async fn relay(
 /// was on the way) and `Connection: close`.
 /// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names.
 fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
-    let is_connection = |header: &&Header| header.name.eq_ignore_ascii_case("Connection");
-    let connection = headers
-        .iter()
-        .filter(is_connection)
-        .map(|header| header.value);
-    let named = connection.flat_map(|value| value.split(|&byte| byte == b','));
     let not_forwarded = NOT_FORWARDED.split_whitespace().map(str::as_bytes);
-    let skipped: Vec<&[u8]> = not_forwarded.chain(named.map(<[u8]>::trim_ascii)).collect();
+    let skipped: Vec<&[u8]> = not_forwarded.chain(connection_names(headers)).collect();
     let mut head = first_lines.into_bytes();
     for &Header { name, value } in headers {
         if !skipped
@@ -405,6 +446,38 @@ fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
     // Every proxy on the way says so (RFC 9110, section 7.6.3).
     head.extend(b"Via: 1.1 step7-tasks\r\nConnection: close\r\n\r\n");
     head
+}
+
+/// The header names that the `Connection` headers list: they are about this connection only.
+fn connection_names<'a>(headers: &'a [Header<'_>]) -> impl Iterator<Item = &'a [u8]> {
+    let connection = headers
+        .iter()
+        .filter(|header| header.name.eq_ignore_ascii_case("Connection"));
+    let named = connection.flat_map(|header| header.value.split(|&byte| byte == b','));
+    named.map(<[u8]>::trim_ascii)
+}
+
+/// Reads a request head. Empty lines before it are left over from a message before: skipped,
+/// as RFC 9112 (section 2.2) asks. The head timeout bounds how many.
+async fn read_request_head(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Vec<u8>> {
+    loop {
+        let head = read_head(reader).await?;
+        if !matches!(&head[..], b"\r\n" | b"\n") {
+            return Ok(head);
+        }
+    }
+}
+
+/// Whether the request line ends with a well-formed HTTP version that is not 1.x, such as
+/// `HTTP/2.0`: that gets `505`, while a malformed one gets `400`.
+fn names_another_version(head: &[u8]) -> bool {
+    let line = head.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    let version = line.trim_ascii_end().rsplit(|&byte| byte == b' ').next();
+    match version.and_then(|version| version.strip_prefix(b"HTTP/")) {
+        Some([major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
+        Some([major]) => major.is_ascii_digit(),
+        _ => false,
+    }
 }
 
 /// Reads a message head, line by line up to the empty line that ends it, and returns it whole.
