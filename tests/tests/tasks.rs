@@ -654,3 +654,33 @@ fn sleep_outside_a_running_loop_says_so() {
         "{message}"
     );
 }
+
+#[test]
+fn a_task_whose_socket_is_always_ready_yields_to_the_others() {
+    let ticks = run(async {
+        let event_loop = get_running_loop().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (_server, _) = listener.accept().await.unwrap();
+        let (ticks, done) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+        let (t, d) = (ticks.clone(), done.clone());
+        event_loop.create_task(async move {
+            while !d.get() {
+                t.set(t.get() + 1);
+                yield_now().await;
+            }
+        });
+        // The socket's buffer takes every byte at once: not one of these writes would block.
+        for _ in 0..10_000 {
+            (&client).write_all(b"x").await.unwrap();
+        }
+        done.set(true);
+        ticks.get()
+    });
+    assert!(
+        ticks >= 50,
+        "the other task ran {ticks} times during 10,000 writes that never blocked"
+    );
+}

@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::{EventLoop, connect_nonblocking, get_running_loop};
+use crate::{EventLoop, connect_nonblocking, get_running_loop, task};
 
 /// Which readiness an operation waits for.
 #[derive(Clone, Copy)]
@@ -71,6 +71,11 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
         cx: &Context<'_>,
         mut operation: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        if !task::consume_budget() {
+            // This step has done its share: step again in the next iteration, after the others.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         let waiting = match interest {
             Interest::Read => &self.reading,
             Interest::Write => &self.writing,

@@ -367,7 +367,9 @@ impl<T: 'static> TaskCore<T> {
         } else {
             let mut cx = Context::from_waker(&self.waker);
             let outer = CURRENT_TASK.replace(Some(self.clone() as Rc<dyn AnyTask>));
+            let budget = BUDGET.replace(Some(STEP_BUDGET));
             let polled = catch_unwind(AssertUnwindSafe(|| coroutine.as_mut().poll(&mut cx)));
+            BUDGET.set(budget);
             CURRENT_TASK.set(outer);
             match polled {
                 Ok(Poll::Pending) => {
@@ -488,7 +490,30 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many socket operations one step of a task may make (tokio's number).
+const STEP_BUDGET: u32 = 128;
+
+/// Takes one operation from the budget of the task being stepped; `false` when none is left.
+///
+/// A task whose sockets are always ready (a relay between two fast peers) would otherwise
+/// never return `Pending`, and the whole loop would wait for it: every other client, every
+/// timer. With a budget, such a task yields after a bounded amount of work, as tokio's do;
+/// asyncio has no budget, and its streams yield at each read instead. Outside a task there is
+/// no budget.
+pub(crate) fn consume_budget() -> bool {
+    BUDGET.with(|budget| match budget.get() {
+        Some(0) => false,
+        Some(left) => {
+            budget.set(Some(left - 1));
+            true
+        }
+        None => true,
+    })
+}
+
 thread_local! {
+    /// What is left of the budget of the task being stepped, if any.
+    static BUDGET: Cell<Option<u32>> = const { Cell::new(None) };
     /// The loop running on this thread, if any (asyncio's `_running_loop`).
     static RUNNING_LOOP: RefCell<Option<EventLoop>> = const { RefCell::new(None) };
     /// The task being stepped on this thread, if any (asyncio's `current_task()`).
