@@ -15,7 +15,13 @@ use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::{Error, EventLoop, Future, gather, get_running_loop, run, sleep};
-use workshop_tests::{HANG, drop_flag, panic_message, within_hang};
+use workshop_tests::{DropFlag, HANG, drop_flag, panic_message, within_hang};
+
+/// Sleeps for as long as any test may take, holding `guard`: shows when the sleeper is dropped.
+async fn sleep_holding(guard: DropFlag) {
+    let _guard = guard;
+    sleep(HANG).await;
+}
 
 /// A future that is pending once, then ready: one trip through the loop.
 async fn yield_now() {
@@ -73,10 +79,7 @@ fn a_panic_in_run_s_future_reaches_the_caller_after_the_cleanup() {
     let message = panic_message(|| {
         run(async move {
             let event_loop = get_running_loop().unwrap();
-            event_loop.create_task(async move {
-                let _guard = guard;
-                sleep(HANG).await;
-            });
+            event_loop.create_task(sleep_holding(guard));
             yield_now().await;
             panic!("boom");
         })
@@ -93,10 +96,7 @@ fn run_closes_its_loop_and_drops_what_was_left_on_it() {
     let event_loop = run(async move {
         let event_loop = get_running_loop().unwrap();
         event_loop.call_later(HANG, move || drop(timer_guard));
-        event_loop.create_task(async move {
-            let _guard = task_guard;
-            sleep(HANG).await;
-        });
+        event_loop.create_task(sleep_holding(task_guard));
         event_loop
     });
     assert!(event_loop.is_closed());
@@ -111,10 +111,7 @@ fn run_closes_its_loop_and_drops_what_was_left_on_it() {
 fn close_cancels_the_tasks_still_pending() {
     let event_loop = EventLoop::new();
     let (dropped, guard) = drop_flag();
-    let task = event_loop.create_task(async move {
-        let _guard = guard;
-        sleep(HANG).await;
-    });
+    let task = event_loop.create_task(sleep_holding(guard));
     event_loop.run_until_complete(yield_now());
     event_loop.close();
     assert!(dropped.get());
@@ -295,10 +292,7 @@ fn a_task_cancelled_before_its_first_step_never_runs() {
 fn a_cancelled_task_is_done_only_once_its_async_fn_is_dropped() {
     let event_loop = EventLoop::new();
     let (dropped, guard) = drop_flag();
-    let task = event_loop.create_task(async move {
-        let _guard = guard;
-        sleep(HANG).await;
-    });
+    let task = event_loop.create_task(sleep_holding(guard));
     event_loop.run_until_complete(yield_now());
     let seen = Rc::new(Cell::new(None));
     let (d, s) = (dropped.clone(), seen.clone());
@@ -339,12 +333,7 @@ fn cancelling_a_task_that_awaits_a_gather_cancels_the_gather_and_its_children() 
     let (flags, guards): (Vec<_>, Vec<_>) = (0..2).map(|_| drop_flag()).unzip();
     let children: Vec<Future<()>> = guards
         .into_iter()
-        .map(|guard| {
-            Future::from(event_loop.create_task(async move {
-                let _guard = guard;
-                sleep(HANG).await;
-            }))
-        })
+        .map(|guard| Future::from(event_loop.create_task(sleep_holding(guard))))
         .collect();
     let gathered = gather(&event_loop, children.clone());
     let outer = event_loop.create_task(gathered.clone());
@@ -364,10 +353,7 @@ fn cancelling_a_task_that_awaits_a_gather_cancels_the_gather_and_its_children() 
 fn cancelling_a_task_that_awaits_a_task_cancels_that_task() {
     let event_loop = EventLoop::new();
     let (dropped, guard) = drop_flag();
-    let inner = event_loop.create_task(async move {
-        let _guard = guard;
-        sleep(HANG).await;
-    });
+    let inner = event_loop.create_task(sleep_holding(guard));
     let outer = event_loop.create_task(inner);
     event_loop.run_until_complete(yield_now());
     assert!(outer.cancel());
