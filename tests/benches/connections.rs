@@ -100,7 +100,7 @@ fn get_through(proxy: SocketAddr, origin: SocketAddr) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
-        "GET http://{origin}/page HTTP/1.1\r\nHost: {origin}\r\n\r\n"
+        "GET http://{origin}/page HTTP/1.1\r\nHost: {origin}\r\nConnection: close\r\n\r\n"
     )?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;

@@ -106,7 +106,8 @@ fn at_the_descriptor_limit_new_clients_get_503_and_the_proxy_recovers() {
     // Their descriptors are free again: the proxy serves.
     setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
     let mut client = connect_to(good, proxy);
-    let request = format!("GET http://{origin}/ HTTP/1.1\r\nHost: test\r\n\r\n");
+    let request =
+        format!("GET http://{origin}/ HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
     client.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     client.read_to_string(&mut answer).unwrap();

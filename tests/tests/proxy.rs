@@ -159,7 +159,7 @@ macro_rules! proxy_tests {
                 );
                 let mut client = connect(proxy);
                 client.write_all(request.as_bytes()).unwrap();
-                let (head, body) = read_answer(&mut client);
+                let (head, body) = read_framed(&mut BufReader::new(&client));
                 assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
                 assert_eq!(body, b"hello world!");
                 let heard = next(&heard);
@@ -189,14 +189,15 @@ macro_rules! proxy_tests {
 
                 let mut client = connect(proxy);
                 client.write_all(request.as_bytes()).unwrap();
-                let (head, body) = read_answer(&mut client);
+                let (head, body) = read_framed(&mut BufReader::new(&client));
 
                 let expected =
                     format!("GET /hop HTTP/1.1\r\nHost: {origin}\r\nX-Kept: yes\r\nVia: 1.1 step7-tasks\r\nConnection: close\r\n\r\n");
                 assert_eq!(next(&heard).head, expected);
                 assert_eq!(
                     head,
-                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nVia: 1.1 step7-tasks\r\nConnection: close\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Kept: yes\r\nVia: 1.1 step7-tasks\r\n\r\n",
+                    "the client's connection stays open: no Connection: close"
                 );
                 assert_eq!(body, b"hop\n");
             }
@@ -212,7 +213,7 @@ macro_rules! proxy_tests {
                     .map(|number| {
                         thread::spawn(move || {
                             let path = format!("/client/{number}");
-                            let request = format!("GET http://{origin}{path} HTTP/1.1\r\nHost: test\r\n\r\n");
+                            let request = format!("GET http://{origin}{path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
                             let mut client = connect(proxy);
                             client.write_all(request.as_bytes()).unwrap();
                             let (head, body) = read_answer(&mut client);
@@ -334,8 +335,8 @@ macro_rules! proxy_tests {
                 let (origin, _heard) = start_origin();
                 let proxy = start_proxy(Config::default());
                 for request in [
-                    format!("\r\nGET http://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n"),
-                    format!("GET HTTP://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n"),
+                    format!("\r\nGET http://{origin}/good HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+                    format!("GET HTTP://{origin}/good HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
                 ] {
                     let answer = exchange(proxy, request.as_bytes());
                     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
@@ -433,6 +434,163 @@ macro_rules! proxy_tests {
                 assert_good_request(proxy, origin);
             }
 
+            #[test]
+            fn one_connection_carries_requests_one_after_another_and_pipelined() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let client = connect(proxy);
+                let mut answers = BufReader::new(&client);
+                let get = |path: &str| format!("GET http://{origin}{path} HTTP/1.1\r\nHost: test\r\n\r\n");
+
+                // One after another; a `HEAD` answer has a Content-Length and no body.
+                let head = format!("HEAD http://{origin}/known HTTP/1.1\r\nHost: test\r\n\r\n");
+                (&client).write_all(head.as_bytes()).unwrap();
+                let answer = read_line_by_line(&mut answers, |line| line == "\r\n").unwrap();
+                let length = format!("\r\nContent-Length: {}\r\n", known_body().len());
+                assert!(answer.contains(&length), "{answer}");
+                (&client).write_all(get("/first").as_bytes()).unwrap();
+                assert_eq!(read_framed(&mut answers).1, b"you asked for /first\n");
+
+                // Pipelined: three requests at once, a body among them, answered in order.
+                let post = format!(
+                    "POST http://{origin}/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello"
+                );
+                (&client).write_all([get("/a"), post, get("/b")].concat().as_bytes()).unwrap();
+                for expected in [&b"you asked for /a\n"[..], b"hello", b"you asked for /b\n"] {
+                    let (head, body) = read_framed(&mut answers);
+                    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+                    assert!(!head.contains("Connection: close"), "{head}");
+                    assert_eq!(body, expected);
+                }
+                // Each request had an origin connection of its own, asked to close.
+                for _ in 0..5 {
+                    assert!(next(&heard).head.ends_with("\r\nConnection: close\r\n\r\n"));
+                }
+
+                // A client that asks for the end gets it after the answer.
+                let last = format!("GET http://{origin}/last HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+                (&client).write_all(last.as_bytes()).unwrap();
+                let (head, body) = read_framed(&mut answers);
+                assert!(head.ends_with("\r\nConnection: close\r\n\r\n"), "{head}");
+                assert_eq!(body, b"you asked for /last\n");
+                let mut rest = Vec::new();
+                answers.read_to_end(&mut rest).expect("the proxy closes the connection");
+                assert!(rest.is_empty(), "{rest:?}");
+            }
+
+            #[test]
+            fn an_idle_kept_connection_is_closed_after_the_keepalive_limit() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config {
+                    keepalive_timeout: Duration::from_millis(300),
+                    ..Config::default()
+                });
+                let client = connect(proxy);
+                let request = format!("GET http://{origin}/once HTTP/1.1\r\nHost: test\r\n\r\n");
+                (&client).write_all(request.as_bytes()).unwrap();
+                let mut answers = BufReader::new(&client);
+                assert_eq!(read_framed(&mut answers).1, b"you asked for /once\n");
+
+                let mut rest = Vec::new();
+                answers.read_to_end(&mut rest).expect("the proxy closes the idle connection");
+                assert!(rest.is_empty(), "nothing more is sent: {rest:?}");
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
+            fn a_100_continue_reaches_the_client_before_it_sends_its_body() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let client = connect(proxy);
+                let head = format!(
+                    "POST http://{origin}/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\
+                     Expect: 100-continue\r\n\r\n"
+                );
+                (&client).write_all(head.as_bytes()).unwrap();
+                let mut answers = BufReader::new(&client);
+
+                // The body waits for the go-ahead, which only the origin gives: a proxy that held
+                // it back until the body came would leave both waiting (until [`HANG`]).
+                let go_ahead = read_line_by_line(&mut answers, |line| line == "\r\n")
+                    .expect("`100 Continue` before the body");
+                assert_eq!(go_ahead, "HTTP/1.1 100 Continue\r\n\r\n");
+                (&client).write_all(b"hello").unwrap();
+                let (head, body) = read_framed(&mut answers);
+                assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+                assert_eq!(body, b"hello");
+            }
+
+            #[test]
+            fn an_origin_that_refuses_a_body_early_is_heard_and_the_connection_ends() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let refusing = start_blocking(|connection| {
+                    let mut reader = BufReader::new(&connection);
+                    read_line_by_line(&mut reader, |line| line == "\r\n")?;
+                    (&connection).write_all(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
+                });
+                let proxy = start_proxy(Config::default());
+                let mut client = connect(proxy);
+                let head = format!(
+                    "POST http://{refusing}/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n"
+                );
+                client.write_all(head.as_bytes()).unwrap();
+
+                // The body's rest would be read as the next request: the connection ends instead.
+                let (head, body) = read_answer(&mut client);
+                assert!(head.starts_with("HTTP/1.1 413 Content Too Large\r\n"), "{head}");
+                assert!(head.ends_with("\r\nConnection: close\r\n\r\n"), "{head}");
+                assert!(body.is_empty());
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
+            fn stalled_bodies_answers_and_tunnels_end_after_their_idle_limits() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let (mute, hung_up) = start_mute_origin();
+                let limit = Duration::from_millis(300);
+                let proxy = start_proxy(Config {
+                    body_timeout: limit,
+                    response_timeout: limit,
+                    tunnel_timeout: limit,
+                    ..Config::default()
+                });
+
+                // A body that stops halfway: 408, and the origin connection closed.
+                let mut client = connect(proxy);
+                let head = format!("POST http://{mute}/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n");
+                client.write_all(head.as_bytes()).unwrap();
+                client.write_all(b"0123456789").unwrap();
+                let (head, _) = read_answer(&mut client);
+                assert!(head.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{head}");
+                let (received, closed) = next(&hung_up);
+                assert!(closed && received.ends_with(b"0123456789"));
+
+                // An answer that stops halfway: the client gets what came, then the end.
+                let (stalling, gave_up) = start_stalling_origin();
+                let mut client = connect(proxy);
+                let request = format!("GET http://{stalling}/ HTTP/1.1\r\nHost: test\r\n\r\n");
+                client.write_all(request.as_bytes()).unwrap();
+                let (head, body) = read_answer(&mut client);
+                assert!(head.contains("\r\nContent-Length: 100\r\n"), "{head}");
+                assert_eq!(body, b"half");
+                assert!(next(&gave_up), "the proxy left the origin connection open");
+
+                // A tunnel in which nobody speaks.
+                let mut client = connect(proxy);
+                let request = format!("CONNECT {mute} HTTP/1.1\r\nHost: test\r\n\r\n");
+                client.write_all(request.as_bytes()).unwrap();
+                let (head, body) = read_answer(&mut client);
+                assert_eq!(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+                assert!(body.is_empty());
+                let (received, closed) = next(&hung_up);
+                assert!(closed && received.is_empty());
+                assert_good_request(proxy, origin);
+            }
         }
     };
 }
@@ -485,7 +643,9 @@ struct Heard {
 
 /// Starts an origin that answers `GET /known…` with [`known_body`], `/chunked` with the same
 /// in chunks, `/hop` with hop-by-hop headers, `POST /echo` with the body it decoded, anything
-/// else with a line naming the path; and sends what it heard down the returned channel.
+/// else with a line naming the path; and sends what it heard down the returned channel. It
+/// answers `Expect: 100-continue` with `100 Continue` before it reads the body, and `HEAD`
+/// with the head alone.
 fn start_origin() -> (SocketAddr, Receiver<Heard>) {
     let (heard, hearing) = mpsc::channel();
     let address = start_blocking(move |connection| {
@@ -498,6 +658,9 @@ fn start_origin() -> (SocketAddr, Receiver<Heard>) {
                 .map(|(_, value)| value.to_string())
                 .next()
         };
+        if header("Expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue")) {
+            (&connection).write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
         let (mut raw_body, mut body) = (Vec::new(), Vec::new());
         if header("Transfer-Encoding").is_some() {
             read_chunked(&mut reader, &mut raw_body, &mut body)?;
@@ -508,7 +671,7 @@ fn start_origin() -> (SocketAddr, Receiver<Heard>) {
         }
 
         let path = head.split(' ').nth(1).unwrap_or_default().to_string();
-        let answer = if path.starts_with("/known") {
+        let mut answer = if path.starts_with("/known") {
             with_length(&known_body())
         } else if path == "/chunked" {
             let mut answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -528,6 +691,10 @@ fn start_origin() -> (SocketAddr, Receiver<Heard>) {
         } else {
             with_length(format!("you asked for {path}\n").as_bytes())
         };
+        if head.starts_with("HEAD ") {
+            let end = answer.windows(4).position(|window| window == b"\r\n\r\n");
+            answer.truncate(end.unwrap_or_default() + 4);
+        }
         (&connection).write_all(&answer)?;
         // The test may have stopped listening; the origin does not mind.
         let _ = heard.send(Heard {
@@ -555,6 +722,20 @@ fn start_mute_origin() -> (SocketAddr, Receiver<(Vec<u8>, bool)>) {
             ),
         };
         let _ = hung_up.send((received, closed));
+        Ok(())
+    });
+    (address, hearing)
+}
+
+/// Starts an origin that begins an answer of 100 bytes, sends 4, then waits; it reports whether
+/// the other side hung up (rather than it giving up after [`HANG`]).
+fn start_stalling_origin() -> (SocketAddr, Receiver<bool>) {
+    let (gave_up, hearing) = mpsc::channel();
+    let address = start_blocking(move |mut connection| {
+        read_line_by_line(&mut BufReader::new(&connection), |line| line == "\r\n")?;
+        connection.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhalf")?;
+        let closed = connection.read_to_end(&mut Vec::new()).is_ok();
+        let _ = gave_up.send(closed);
         Ok(())
     });
     (address, hearing)
@@ -652,6 +833,19 @@ fn connect(proxy: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Reads one answer, by its Content-Length, leaving the connection open for the next.
+fn read_framed(reader: &mut impl BufRead) -> (String, Vec<u8>) {
+    let head = read_line_by_line(reader, |line| line == "\r\n").expect("an answer's head");
+    let length = head
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .find(|(name, _)| name.eq_ignore_ascii_case("Content-Length"))
+        .map_or(0, |(_, value)| value.parse().unwrap());
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("the answer's body");
+    (head, body)
+}
+
 /// Reads an answer up to the proxy's closing the connection, and splits it into head and body.
 fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
     let mut answer = Vec::new();
@@ -666,7 +860,8 @@ fn read_answer(stream: &mut TcpStream) -> (String, Vec<u8>) {
 fn assert_good_request(proxy: SocketAddr, origin: SocketAddr) {
     let answer = exchange(
         proxy,
-        format!("GET http://{origin}/good HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+        format!("GET http://{origin}/good HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
     );
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(

@@ -108,7 +108,8 @@ fn time_batch(proxy: SocketAddr, origin: SocketAddr, requests: usize) -> io::Res
 fn get_through(proxy: SocketAddr, origin: SocketAddr, i: usize) -> io::Result<()> {
     let failed = |error: io::Error| io::Error::new(error.kind(), format!("request {i}: {error}"));
     let mut stream = TcpStream::connect(proxy).map_err(failed)?;
-    let request = format!("GET http://{origin}/{i} HTTP/1.1\r\nHost: {origin}\r\n\r\n");
+    let request =
+        format!("GET http://{origin}/{i} HTTP/1.1\r\nHost: {origin}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(failed)?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).map_err(failed)?;

@@ -17,9 +17,10 @@ use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
 use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
 
-const USAGE: &str = "usage: step7-tasks [--selector NAME] [--head-timeout SECONDS] \
-                     [--upstream-timeout SECONDS] [--listen ADDR | demo] \
-                     | compare [REQUESTS [DELAY_MS]]";
+const USAGE: &str = "usage: step7-tasks [--selector NAME] [TIMEOUT SECONDS]... \
+                     [--listen ADDR | demo] | compare [REQUESTS [DELAY_MS]]
+timeouts (nginx's defaults): --head-timeout 60, --body-timeout 60, --upstream-timeout 30, \
+                     --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,11 +40,17 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
     loop {
         match args {
             ["--selector", name, rest @ ..] => (selector, args) = (Some(*name), rest),
-            ["--head-timeout", seconds, rest @ ..] => {
-                (config.head_timeout, args) = (parse_seconds(seconds)?, rest);
-            }
-            ["--upstream-timeout", seconds, rest @ ..] => {
-                (config.upstream_timeout, args) = (parse_seconds(seconds)?, rest);
+            [flag, seconds, rest @ ..] if flag.ends_with("-timeout") => {
+                let limit = match *flag {
+                    "--head-timeout" => &mut config.head_timeout,
+                    "--body-timeout" => &mut config.body_timeout,
+                    "--upstream-timeout" => &mut config.upstream_timeout,
+                    "--response-timeout" => &mut config.response_timeout,
+                    "--tunnel-timeout" => &mut config.tunnel_timeout,
+                    "--keepalive-timeout" => &mut config.keepalive_timeout,
+                    _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
+                };
+                (*limit, args) = (parse_seconds(seconds)?, rest);
             }
             _ => break,
         }
@@ -177,7 +184,7 @@ fn demo(selector: Option<&str>) -> io::Result<()> {
 async fn get_through(proxy: SocketAddr, url: String) -> String {
     let attempt = async {
         let stream = TcpStream::connect(proxy).await?;
-        let request = format!("GET {url} HTTP/1.1\r\nHost: proxy\r\n\r\n");
+        let request = format!("GET {url} HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\n\r\n");
         (&stream).write_all(request.as_bytes()).await?;
         let mut response = String::new();
         (&stream).read_to_string(&mut response).await?;

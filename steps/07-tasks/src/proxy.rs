@@ -9,11 +9,17 @@
 //! copies the answer back. With `CONNECT host:port HTTP/1.1` it connects, answers `200`, then
 //! copies bytes both ways without reading them: that is how HTTPS goes through a proxy.
 //!
-//! One request per connection: the proxy asks the origin to close after its answer
-//! (`Connection: close`) and tells the client the same, so an answer ends when the origin hangs
-//! up and is copied byte for byte, whatever its framing. Each request prints a line: method,
-//! target, status, bytes sent back, time taken, and in parentheses what went wrong, if anything.
+//! A client's connection carries one request after another (HTTP/1.1's *keep-alive*), answered
+//! in the order they came, even when the client sends the next before the answer (*pipelining*).
+//! Each request gets a connection of its own to its origin, which is asked to close it after
+//! its answer (`Connection: close`). So the proxy reads the answer's framing to know where it
+//! ends; an answer framed by the origin's hanging up ends the client's connection too.
+//!
+//! Every wait has a time limit, so no client, slow or gone, holds a task forever: see
+//! [`Config`]. Each request prints a line: method, target, status, bytes sent back, time
+//! taken, and in parentheses what went wrong, if anything.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -32,7 +38,9 @@ use nix::errno::Errno;
 use crate::net::{TcpListener, TcpStream};
 use crate::{get_running_loop, sleep};
 
-/// How the proxy behaves; `Config::default()` suits most uses.
+/// How the proxy behaves; `Config::default()` suits most uses. Each limit is nginx's, or close to
+/// it. The idle limits bound a pause, not a transfer: a download that takes an hour is fine as
+/// long as bytes keep coming.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// How long a client may take to send its whole request head before it gets
@@ -40,9 +48,19 @@ pub struct Config {
     /// then (a *slowloris*), or nothing at all, would hold its connection, and a task, forever.
     /// Default: 60 s, nginx's `client_header_timeout`.
     pub head_timeout: Duration,
+    /// The longest pause in a request body. Default: 60 s (`client_body_timeout`).
+    pub body_timeout: Duration,
     /// How long an origin may take to accept the connection, then to begin its answer, before
     /// the client gets `504 Gateway Timeout`. Default: 30 s.
     pub upstream_timeout: Duration,
+    /// The longest pause in an answer, once begun. Default: 60 s (`proxy_read_timeout`).
+    pub response_timeout: Duration,
+    /// The longest pause in a `CONNECT` tunnel, both ways together. Default: 10 min
+    /// (nginx's `proxy_timeout` for streams).
+    pub tunnel_timeout: Duration,
+    /// How long a client's connection may wait, idle, for its next request. Default: 75 s
+    /// (`keepalive_timeout`).
+    pub keepalive_timeout: Duration,
     /// Whether to print a line per request. Default: yes.
     pub log: bool,
 }
@@ -51,7 +69,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             head_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
             upstream_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(60),
+            tunnel_timeout: Duration::from_secs(600),
+            keepalive_timeout: Duration::from_secs(75),
             log: true,
         }
     }
@@ -184,37 +206,68 @@ fn out_of_descriptors(error: &io::Error) -> bool {
     matches!(errno, Some(Errno::EMFILE | Errno::ENFILE))
 }
 
-/// Serves one connection: one request, carried out or refused, then its log line.
+/// Serves one connection: its requests, one after another, each carried out or refused, then
+/// its log line.
 ///
 /// A request the proxy will not carry out gets an HTTP error saying why: `400` when it is
-/// malformed, `431` when its head is too large, `502` when the origin cannot be reached or
-/// answers nonsense, `504` when it does not answer in time. When a connection breaks instead
-/// (the client leaves, say), nobody is left to answer: both connections are closed.
+/// malformed, `408` when the client is too slow to send it, `431` when its head is too large,
+/// `502` when the origin cannot be reached or answers nonsense, `504` when it does not answer in
+/// time; then the connection ends. When a connection breaks instead (the client leaves, say),
+/// or an answer is already on its way, nobody can be told: both connections are closed.
 pub async fn handle_client(client: TcpStream, config: Config) {
-    let started = Instant::now();
-    let mut log = LogLine {
-        method: "-".into(),
-        target: "-".into(),
-        status: "-".into(),
-        sent: 0,
-    };
-    let trouble = match proxy(&client, config, &mut log).await {
-        Ok(()) => String::new(),
-        Err(Failure::Broken(error)) => format!(" ({error})"),
-        Err(Failure::Refused(status, reason)) => {
-            log.status = status[..3].into();
-            // A client that left cannot be told.
-            let _ = refuse(&client, status, &reason, &mut log.sent).await;
-            format!(" ({reason})")
+    let mut from_client = BufReader::new(&client);
+    for served in 0.. {
+        // Between requests, the client may think as long as the keep-alive limit allows. Then
+        // the head limit starts; for the first request it started with the connection.
+        if served > 0 {
+            let next = timeout(config.keepalive_timeout, from_client.fill_buf()).await;
+            if !matches!(next, Ok(bytes) if !bytes.is_empty()) {
+                return;
+            }
         }
-    };
-    if config.log {
-        let seconds = started.elapsed().as_secs_f64();
-        let (method, target, status, sent) = (&log.method, &log.target, &log.status, log.sent);
-        self::log(format!(
-            "{method} {target} {status} {sent} B {seconds:.2} s{trouble}"
-        ));
+        let started = Instant::now();
+        let mut log = LogLine {
+            method: "-".into(),
+            target: "-".into(),
+            status: "-".into(),
+            sent: 0,
+        };
+        let (next, trouble) = match proxy(&mut from_client, &client, config, &mut log).await {
+            Ok(next) => (next, String::new()),
+            Err(Failure::Broken(error)) => (Next::Hangup, format!(" ({error})")),
+            // Once an answer has begun, an error status cannot follow it.
+            Err(Failure::Refused(status, reason)) if log.sent == 0 => {
+                log.status = status[..3].into();
+                // A client that left cannot be told.
+                let _ = refuse(&client, status, &reason, &mut log.sent).await;
+                (Next::Hangup, format!(" ({reason})"))
+            }
+            Err(Failure::Refused(_, reason)) => (Next::Hangup, format!(" ({reason})")),
+        };
+        if config.log {
+            let seconds = started.elapsed().as_secs_f64();
+            let (method, target, status, sent) = (&log.method, &log.target, &log.status, log.sent);
+            self::log(format!(
+                "{method} {target} {status} {sent} B {seconds:.2} s{trouble}"
+            ));
+        }
+        match next {
+            Next::Request => {}
+            Next::Close => return linger(&client).await,
+            Next::Hangup => return,
+        }
     }
+}
+
+/// What a client's connection does after a request.
+enum Next {
+    /// Waits for the next request.
+    Request,
+    /// Ends, once the client has read the answer: it said `Connection: close`, or the answer
+    /// ended with the origin's connection.
+    Close,
+    /// Ends now: it broke, or an error answer already ended it.
+    Hangup,
 }
 
 /// What a request's log line says; `sent` counts the bytes sent back to the client.
@@ -258,13 +311,32 @@ fn bad_gateway(context: String, error: io::Error) -> Failure {
     Failure::Refused(status, format!("{context}: {error}"))
 }
 
-/// Reads one request from `client` and carries it out; `log` learns what it was and how it went.
+/// What the answer to a request depends on, besides the answer itself.
+struct Asked<'a> {
+    /// The origin, for error messages.
+    authority: &'a str,
+    /// A `HEAD` request's answer has a head only.
+    head_only: bool,
+    /// An HTTP/1.0 client is not sent interim answers, which it would not understand.
+    version: u8,
+    /// Whether the client wants the connection kept for another request.
+    keep_alive: bool,
+}
+
+/// Reads one request from `from_client` and carries it out; `log` learns what it was and how
+/// it went. Returns what the connection does next.
 ///
-/// As in step 1, the whole request goes out before the answer is read: an origin that answers
-/// early (to refuse a body, say) and hangs up before the body is in is not heard.
-async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<(), Failure> {
-    let mut from_client = BufReader::new(client);
-    let head = match timeout(config.head_timeout, read_request_head(&mut from_client)).await {
+/// The body goes to the origin while its answer comes back: an origin may answer
+/// `100 Continue` to let the client send its body (`Expect: 100-continue`), and that interim
+/// answer must reach the client at once; an origin may also answer before it has read the whole
+/// body, to refuse it.
+async fn proxy(
+    from_client: &mut BufReader<&TcpStream>,
+    client: &TcpStream,
+    config: Config,
+    log: &mut LogLine,
+) -> Result<Next, Failure> {
+    let head = match timeout(config.head_timeout, read_request_head(from_client)).await {
         Err(error) if error.kind() == io::ErrorKind::TimedOut => {
             let reason = format!("no complete request head in time: {error}");
             return Err(Failure::Refused("408 Request Timeout", reason));
@@ -313,7 +385,8 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
     let version = request.version.unwrap_or_default();
     (log.method, log.target) = (method.into(), target.into());
     if method == "CONNECT" {
-        return tunnel(&mut from_client, client, target, config, log).await;
+        tunnel(from_client, client, target, config, log).await?;
+        return Ok(Next::Hangup);
     }
 
     // A proxy needs the absolute form, `http://host[:port]/path`: a bare `/path` names no server.
@@ -329,23 +402,72 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
     let (authority, path) = address.split_at(address.find(['/', '?']).unwrap_or(address.len()));
     if authority.contains('@') {
         // RFC 9110, section 4.2.4: credentials do not belong in an http URL.
-        return Err(bad_request("the URL carries a user name or password"));
+        return Err(bad_request(format!(
+            "`{target}` carries credentials in its URL"
+        )));
     }
     let (host, port) = host_and_port(authority, 80)?;
-    let body = body_framing(request.headers)?;
+    // A request without framing has no body (RFC 9112, section 6.3).
+    let body = match body_framing(request.headers).map_err(bad_request)? {
+        Body::Unframed => Body::Length(0),
+        body => body,
+    };
     let path = path.strip_prefix('/').unwrap_or(path);
     let first_lines = format!("{method} /{path} HTTP/1.{version}\r\nHost: {authority}\r\n");
-    let forwarded = forward_head(first_lines, request.headers);
+    let forwarded = forward_head(first_lines, request.headers, true);
+    // HTTP/1.1 keeps a connection unless told otherwise; HTTP/1.0 does not, here.
+    let closing = connection_names(request.headers).any(|name| name.eq_ignore_ascii_case(b"close"));
+    let asked = Asked {
+        authority,
+        head_only: method == "HEAD",
+        version,
+        keep_alive: version == 1 && !closing,
+    };
 
     let origin = connect(client, host, port, config.upstream_timeout).await?;
     (&origin).write_all(&forwarded).await?;
-    match body {
-        Body::None => {}
-        Body::Length(length) => copy_exact(&mut from_client, &origin, length).await?,
-        Body::Chunked => copy_chunked(&mut from_client, &origin).await?,
+    let body_sent = Cell::new(matches!(body, Body::Length(0)));
+    let upload = pin!(async {
+        let idle = Idle::new(config.body_timeout);
+        idle.guard(copy_body(from_client, &origin, body, &idle, &mut 0))
+            .await?;
+        body_sent.set(true);
+        Ok::<_, Stop>(())
+    });
+    let download = pin!(answer(&origin, client, &asked, &body_sent, config, log));
+    match select(upload, download).await {
+        Either::Left((Ok(()), download)) => download.await,
+        // The origin stopped reading the body: its answer, if any, says why.
+        Either::Left((Err(Stop::Writing(_)), download)) => download.await.map(|_| Next::Close),
+        Either::Left((Err(Stop::Reading(error)), _)) => match error.kind() {
+            io::ErrorKind::TimedOut => {
+                let reason = format!("the request body stalled: {error}");
+                Err(Failure::Refused("408 Request Timeout", reason))
+            }
+            _ => Err(error.into()),
+        },
+        // The origin answered before it had the whole body: the rest cannot be left in the way
+        // of the next request.
+        Either::Right((next, _)) => match next? {
+            Next::Request if !body_sent.get() => Ok(Next::Close),
+            next => Ok(next),
+        },
     }
+}
 
-    let mut from_origin = BufReader::new(&origin);
+/// Reads the origin's answer and passes it on to the client: interim answers (`100 Continue`)
+/// as they come, then the final head and body. `body_sent` says whether the request's body has
+/// gone out whole, which the connection's next request waits for.
+async fn answer(
+    origin: &TcpStream,
+    client: &TcpStream,
+    asked: &Asked<'_>,
+    body_sent: &Cell<bool>,
+    config: Config,
+    log: &mut LogLine,
+) -> Result<Next, Failure> {
+    let authority = asked.authority;
+    let mut from_origin = BufReader::new(origin);
     loop {
         let head = timeout(config.upstream_timeout, read_head(&mut from_origin))
             .await
@@ -356,45 +478,53 @@ async fn proxy(client: &TcpStream, config: Config, log: &mut LogLine) -> Result<
             let reason = format!("{authority} did not answer in HTTP");
             return Err(Failure::Refused("502 Bad Gateway", reason));
         };
-        let version = response.version.unwrap_or_default();
         let (status, reason) = (response.code.unwrap_or_default(), response.reason);
         if !(100..600).contains(&status) {
             let reason = format!("{authority} answered with status {status:03}");
             return Err(Failure::Refused("502 Bad Gateway", reason));
         }
-        let lengths = response
-            .headers
-            .iter()
-            .filter(|header| header.name.eq_ignore_ascii_case("Content-Length"));
-        let mut lengths = lengths.map(|header| header.value.trim_ascii());
-        if let Some(first) = lengths.next() {
-            if lengths.any(|other| other != first) {
-                // RFC 9112, section 6.3: the answer's length cannot be known; a proxy says 502.
-                let reason = format!("{authority} sent conflicting Content-Lengths");
-                return Err(Failure::Refused("502 Bad Gateway", reason));
+        // `100 Continue` and its kind come before the answer; they are passed on as they are.
+        if (100..200).contains(&status) && status != 101 {
+            if asked.version == 1 {
+                (&*client).write_all(&head).await?;
+                log.sent += head.len() as u64;
             }
+            continue;
         }
         log.status = status.to_string();
-        // `100 Continue` and its kind come before the answer; they are passed on as they are.
-        let interim = (100..200).contains(&status) && status != 101;
-        let status_line = format!("HTTP/1.{version} {status} {}\r\n", reason.unwrap_or(""));
-        let answer = if interim {
-            head
+        // Framing that cannot be trusted is refused, as nginx does, even where no body follows:
+        // RFC 9112, section 6.3, asks a proxy to answer 502 to conflicting lengths.
+        let framing = body_framing(response.headers).map_err(|reason| {
+            Failure::Refused("502 Bad Gateway", format!("{authority}: {reason}"))
+        })?;
+        // Some answers never have a body; one without framing ends when the origin hangs up.
+        let body = if asked.head_only || status == 204 || status == 304 {
+            Body::Length(0)
         } else {
-            forward_head(status_line, response.headers)
+            framing
         };
-        (&*client).write_all(&answer).await?;
-        log.sent += answer.len() as u64;
-        if !interim {
-            break;
-        }
+        let reusable = asked.keep_alive && !matches!(body, Body::Unframed) && body_sent.get();
+        // A proxy speaks its own version (RFC 9110, section 6.2).
+        let status_line = format!("HTTP/1.1 {status} {}\r\n", reason.unwrap_or(""));
+        let head = forward_head(status_line, response.headers, !reusable);
+        (&*client).write_all(&head).await?;
+        log.sent += head.len() as u64;
+        let idle = Idle::new(config.response_timeout);
+        idle.guard(copy_body(
+            &mut from_origin,
+            client,
+            body,
+            &idle,
+            &mut log.sent,
+        ))
+        .await
+        .map_err(|(Stop::Reading(error) | Stop::Writing(error))| Failure::Broken(error))?;
+        return Ok(if reusable { Next::Request } else { Next::Close });
     }
-    relay(&mut from_origin, client, &mut log.sent).await?;
-    Ok(())
 }
 
 /// Carries out `CONNECT host:port`: connects, answers `200`, then copies bytes both ways until
-/// both sides have finished sending, or either fails.
+/// both sides have finished sending, either fails, or neither sends for the tunnel's limit.
 async fn tunnel(
     from_client: &mut BufReader<&TcpStream>,
     client: &TcpStream,
@@ -408,30 +538,28 @@ async fn tunnel(
     (&*client).write_all(established).await?;
     log.status = "200".into();
     log.sent += established.len() as u64;
+    let idle = Idle::new(config.tunnel_timeout);
+    let mut from_origin = BufReader::new(&origin);
     // The log counts what goes back to the client only.
     let mut uploaded = 0;
-    let mut from_origin = BufReader::new(&origin);
-    let up = relay(from_client, &origin, &mut uploaded);
-    let down = relay(&mut from_origin, client, &mut log.sent);
-    try_join(up, down).await?;
+    let up = copy_body(from_client, &origin, Body::Unframed, &idle, &mut uploaded);
+    let down = copy_body(
+        &mut from_origin,
+        client,
+        Body::Unframed,
+        &idle,
+        &mut log.sent,
+    );
+    idle.guard(try_join(up, down))
+        .await
+        .map_err(|(Stop::Reading(error) | Stop::Writing(error))| Failure::Broken(error))?;
     Ok(())
 }
 
-/// Copies everything `from` sends to `to`, adding the count to `sent`, then closes `to`'s
-/// sending half: its reader sees the end too, and may still answer (a *half close*).
-async fn relay(
-    from: &mut (impl AsyncBufRead + Unpin),
-    mut to: &TcpStream,
-    sent: &mut u64,
-) -> io::Result<()> {
-    *sent += futures::io::copy_buf(from, &mut to).await?;
-    to.close().await
-}
-
 /// The head to forward: `first_lines`, the headers meant for the other end, `Via` (this proxy
-/// was on the way) and `Connection: close`.
+/// was on the way), and `Connection: close` if `closing`.
 /// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names.
-fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
+fn forward_head(first_lines: String, headers: &[Header<'_>], closing: bool) -> Vec<u8> {
     let not_forwarded = NOT_FORWARDED.split_whitespace().map(str::as_bytes);
     let skipped: Vec<&[u8]> = not_forwarded.chain(connection_names(headers)).collect();
     let mut head = first_lines.into_bytes();
@@ -444,7 +572,11 @@ fn forward_head(first_lines: String, headers: &[Header<'_>]) -> Vec<u8> {
         }
     }
     // Every proxy on the way says so (RFC 9110, section 7.6.3).
-    head.extend(b"Via: 1.1 step7-tasks\r\nConnection: close\r\n\r\n");
+    head.extend(b"Via: 1.1 step7-tasks\r\n");
+    if closing {
+        head.extend(b"Connection: close\r\n");
+    }
+    head.extend(b"\r\n");
     head
 }
 
@@ -513,15 +645,17 @@ async fn read_line(
     }
 }
 
-/// Where a request's body ends: the one thing about it the proxy must know.
+/// Where a message's body ends: the one thing about it the proxy must know.
 enum Body {
-    None,
     Length(u64),
     Chunked,
+    /// Neither header: a request has no body, an answer ends when its sender hangs up.
+    Unframed,
 }
 
-/// Finds where a request's body ends from its headers (RFC 9112, section 6).
-fn body_framing(headers: &[Header<'_>]) -> Result<Body, Failure> {
+/// Finds where a message's body ends from its headers (RFC 9112, section 6), or says why it
+/// cannot be known.
+fn body_framing(headers: &[Header<'_>]) -> Result<Body, &'static str> {
     let values = |name: &str| -> Vec<&[u8]> {
         let named = headers
             .iter()
@@ -533,16 +667,16 @@ fn body_framing(headers: &[Header<'_>]) -> Result<Body, Failure> {
         &values("Content-Length")[..],
     ) {
         // Two framings could be read two ways: the trick behind request smuggling.
-        (Some(_), [_, ..]) => Err(bad_request("both Transfer-Encoding and Content-Length")),
+        (Some(_), [_, ..]) => Err("both Transfer-Encoding and Content-Length"),
         (Some(codings), []) => match codings.rsplit(|&byte| byte == b',').next() {
             Some(last) if last.trim_ascii().eq_ignore_ascii_case(b"chunked") => Ok(Body::Chunked),
-            _ => Err(bad_request("the last transfer coding is not chunked")),
+            _ => Err("the last transfer coding is not chunked"),
         },
-        (None, []) => Ok(Body::None),
+        (None, []) => Ok(Body::Unframed),
         (None, [length]) => number(length, 10)
             .map(Body::Length)
-            .ok_or_else(|| bad_request("the Content-Length is not a number")),
-        (None, _) => Err(bad_request("more than one Content-Length")),
+            .ok_or("the Content-Length is not a number"),
+        (None, _) => Err("more than one Content-Length"),
     }
 }
 
@@ -556,15 +690,84 @@ fn number(digits: &[u8], radix: u32) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// Copies exactly `length` bytes from the client to `to`; fewer means the client left halfway.
-async fn copy_exact(
+/// Which end of a copy failed: the one read from, or the one written to. Reading from the
+/// client fails the request; writing to an origin that stopped reading does not, since its
+/// answer may say why.
+enum Stop {
+    Reading(io::Error),
+    Writing(io::Error),
+}
+
+/// The `?` on a read.
+impl From<io::Error> for Stop {
+    fn from(error: io::Error) -> Self {
+        Stop::Reading(error)
+    }
+}
+
+/// Copies a body from `from` to `to`, adding to `sent` what it wrote, and telling `idle` of
+/// each piece. A body that ends with its sender hanging up ends with a half close of `to`:
+/// its reader sees the end too, and may still answer.
+async fn copy_body(
+    from: &mut (impl AsyncBufRead + Unpin),
+    to: &TcpStream,
+    body: Body,
+    idle: &Idle,
+    sent: &mut u64,
+) -> Result<(), Stop> {
+    match body {
+        Body::Length(length) => copy_exact(from, to, length, idle, sent).await,
+        Body::Chunked => copy_chunked(from, to, idle, sent).await,
+        Body::Unframed => {
+            copy(from, to, u64::MAX, idle, sent).await?;
+            let mut to = to;
+            to.close().await.map_err(Stop::Writing)
+        }
+    }
+}
+
+/// Copies what `from` sends to `to` until it ends or `limit` bytes have gone, adding to `sent`.
+async fn copy(
     from: &mut (impl AsyncBufRead + Unpin),
     mut to: &TcpStream,
+    limit: u64,
+    idle: &Idle,
+    sent: &mut u64,
+) -> Result<u64, Stop> {
+    let mut copied = 0;
+    while copied < limit {
+        let piece = from.fill_buf().await?;
+        if piece.is_empty() {
+            break;
+        }
+        let length = piece
+            .len()
+            .min(usize::try_from(limit - copied).unwrap_or(usize::MAX));
+        to.write_all(&piece[..length])
+            .await
+            .map_err(Stop::Writing)?;
+        from.consume_unpin(length);
+        copied += length as u64;
+        *sent += length as u64;
+        idle.touch();
+    }
+    Ok(copied)
+}
+
+/// Copies exactly `length` bytes; fewer means the sender left halfway.
+async fn copy_exact(
+    from: &mut (impl AsyncBufRead + Unpin),
+    to: &TcpStream,
     length: u64,
-) -> io::Result<()> {
-    if futures::io::copy_buf((&mut *from).take(length), &mut to).await? < length {
-        let reason = "the client left in the middle of the body";
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, reason));
+    idle: &Idle,
+    sent: &mut u64,
+) -> Result<(), Stop> {
+    if copy(from, to, length, idle, sent).await? < length {
+        let reason = "the connection ended in the middle of a body";
+        return Err(Stop::Reading(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            reason,
+        )));
     }
     Ok(())
 }
@@ -575,28 +778,36 @@ async fn copy_exact(
 async fn copy_chunked(
     from: &mut (impl AsyncBufRead + Unpin),
     mut to: &TcpStream,
-) -> io::Result<()> {
+    idle: &Idle,
+    sent: &mut u64,
+) -> Result<(), Stop> {
     let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed chunked body");
+    let mut line = Vec::new();
     loop {
-        let mut line = Vec::new();
+        line.clear();
         read_line(from, &mut line, MAX_HEAD_BYTES).await?;
         // An extension, `;name=value`, may follow the size.
         let digits = line.split(|&byte| byte == b';').next().unwrap_or_default();
         let size = number(digits.trim_ascii(), 16).ok_or_else(malformed)?;
-        to.write_all(&line).await?;
+        to.write_all(&line).await.map_err(Stop::Writing)?;
+        *sent += line.len() as u64;
         if size == 0 {
             break;
         }
-        copy_exact(from, to, size).await?;
+        copy_exact(from, to, size, idle, sent).await?;
         line.clear();
         read_line(from, &mut line, MAX_HEAD_BYTES).await?;
         if !matches!(&line[..], b"\r\n" | b"\n") {
-            return Err(malformed());
+            return Err(malformed().into());
         }
-        to.write_all(&line).await?;
+        to.write_all(&line).await.map_err(Stop::Writing)?;
+        *sent += line.len() as u64;
     }
     // The trailer section is a head without a first line.
-    to.write_all(&read_head(from).await?).await
+    let trailers = read_head(from).await?;
+    to.write_all(&trailers).await.map_err(Stop::Writing)?;
+    *sent += trailers.len() as u64;
+    Ok(())
 }
 
 /// Splits `host[:port]`, or `[ipv6]:port`, taking `default_port` when there is none.
@@ -674,12 +885,59 @@ async fn timeout<T>(
     }
 }
 
-/// Answers a request the proxy will not carry out, with a short text saying why.
+/// A transfer's last sign of life, and how long it may go without one.
 ///
-/// The client may still be sending (the rest of an oversized head, a body). Closing a socket with
-/// unread input makes the OS send a reset, which can destroy the answer before the client reads
-/// it; so, as in step 1, the proxy closes its sending side and reads until the client closes its
-/// own, for 5 s at most: a client that neither sends nor leaves does not keep the task forever.
+/// Restarting a timer at every read and write would cost a timer per read. Instead, the copy
+/// notes the time of each piece ([`Idle::touch`]), and one timer, set for the limit, looks when
+/// it fires: a transfer that moved meanwhile gets a new timer for the rest of its limit. So a
+/// flowing transfer costs one timer per limit, and a stalled one ends within its limit.
+struct Idle {
+    limit: Duration,
+    last: Cell<Instant>,
+}
+
+impl Idle {
+    fn new(limit: Duration) -> Self {
+        Idle {
+            limit,
+            last: Cell::new(Instant::now()),
+        }
+    }
+
+    fn touch(&self) {
+        self.last.set(Instant::now());
+    }
+
+    /// Runs `transfer` until it ends, or until it has gone `limit` without a sign of life; then
+    /// it is dropped, and fails with `TimedOut`.
+    async fn guard<T>(
+        &self,
+        transfer: impl std::future::Future<Output = Result<T, Stop>>,
+    ) -> Result<T, Stop> {
+        let expired = pin!(async {
+            loop {
+                let due = self.last.get() + self.limit;
+                match due.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => sleep(left).await,
+                    _ => return,
+                }
+            }
+        });
+        match select(pin!(transfer), expired).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(_) => {
+                let reason = format!("nothing for {:.2} s", self.limit.as_secs_f64());
+                Err(Stop::Reading(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    reason,
+                )))
+            }
+        }
+    }
+}
+
+/// Answers a request the proxy will not carry out, with a short text saying why, and ends the
+/// connection.
 async fn refuse(client: &TcpStream, status: &str, reason: &str, sent: &mut u64) -> io::Result<()> {
     let body = format!("{status}: {reason}\n");
     let length = body.len();
@@ -690,8 +948,21 @@ async fn refuse(client: &TcpStream, status: &str, reason: &str, sent: &mut u64) 
     let mut to_client = client;
     to_client.write_all(answer.as_bytes()).await?;
     *sent += answer.len() as u64;
-    to_client.close().await?;
-    let drain = async { futures::io::copy(client, &mut futures::io::sink()).await };
-    timeout(Duration::from_secs(5), drain).await?;
+    linger(client).await;
     Ok(())
+}
+
+/// Ends a connection whose client may still be sending (the rest of an oversized head, a body,
+/// requests after the last one answered).
+///
+/// Closing a socket with unread input makes the OS send a reset, which can destroy the last
+/// answer before the client reads it; so, as in step 1 and as nginx's `lingering_close`, the
+/// proxy closes its sending side and reads until the client closes its own, for 5 s at most:
+/// a client that neither sends nor leaves does not keep the task forever.
+async fn linger(client: &TcpStream) {
+    let mut to_client = client;
+    if to_client.close().await.is_ok() {
+        let drain = async { futures::io::copy(client, &mut futures::io::sink()).await };
+        let _ = timeout(Duration::from_secs(5), drain).await;
+    }
 }
