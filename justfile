@@ -37,6 +37,11 @@ bench:
     cargo bench --package workshop-tests --bench connections
     @cargo run --quiet --release --package step7-tasks -- compare 200 100
 
+# Step 7's proxy under slowloris, a bulk download and 1,000,000 keep-alive requests, each beside
+# a good client; any of `--slowloris N --head-timeout S --bulk BYTES --requests N --connections N`
+stress *ARGS:
+    cargo bench --package workshop-tests --bench stress -- {{ARGS}}
+
 # Run every test of every step (the same command CI runs)
 test:
     cargo test --workspace

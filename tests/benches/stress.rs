@@ -1,0 +1,523 @@
+//! Step 7's proxy under the three loads a proxy meets in the wild, each beside a well-behaved
+//! client that must go on being served (`just stress`):
+//!
+//! 1. *Slowloris*: 2,000 connections that send a request head a byte at a time and never end
+//!    it. Each must get `408` and be closed once the head timeout has passed, and not before.
+//! 2. *A bulk download* of 1 GiB, beside a client that makes a request every 10 ms: that
+//!    client's worst request is the number (the goal is 50 ms; without the loop's cooperative
+//!    budget it was over a second).
+//! 3. *Keep-alive*: 1,000,000 requests from 100 connections, each a connection that carries
+//!    request after request: zero errors, and the proxy's memory and descriptors flat.
+//!
+//! Everything runs on 127.0.0.1. The proxy is the real program (`step7-tasks`, built with
+//! `--release`), a child process, so that its memory and descriptors can be read on their own;
+//! its log is read and counted. The origin and the clients are plain threads in this process.
+//! `cargo bench --bench stress -- --slowloris N --head-timeout S --bulk BYTES --requests N
+//! --connections N` changes the sizes.
+
+use std::collections::BTreeMap;
+use std::env;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// How long any one read may take before the stress test calls it a failure.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn main() {
+    let number = |name: &str, default: u64| -> u64 {
+        let args: Vec<String> = env::args().collect();
+        match args.iter().position(|arg| arg == name) {
+            Some(at) => args[at + 1].parse().expect("a number"),
+            None => default,
+        }
+    };
+    let slowloris = number("--slowloris", 2_000) as usize;
+    let head_timeout = number("--head-timeout", 5);
+    let bulk = number("--bulk", 1 << 30);
+    let requests = number("--requests", 1_000_000) as usize;
+    let connections = number("--connections", 100) as usize;
+
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the limit on open files");
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("the soft limit can be raised");
+    let needed = slowloris as u64 + 512;
+    if hard < needed {
+        println!(
+            "skipped: {slowloris} slow connections need {needed} open files per process, and \
+             this system allows {hard} (raise it with `ulimit -n {needed}`)"
+        );
+        return;
+    }
+
+    let origin = start_origin();
+    let proxy = Proxy::start(head_timeout);
+    println!("proxy: pid {}, {}", proxy.pid(), proxy.usage());
+    slow_clients(&proxy, origin, slowloris, Duration::from_secs(head_timeout));
+    println!("proxy: {}", proxy.usage());
+    bulk_download(&proxy, origin, bulk);
+    println!("proxy: {}", proxy.usage());
+    keep_alive(&proxy, origin, requests, connections);
+    println!("proxy: {}", proxy.usage());
+    println!("the proxy's log: {}", proxy.logged());
+}
+
+/// 2,000 connections send a head a byte at a time; a good client makes a request every 50 ms
+/// until all of them are closed.
+fn slow_clients(proxy: &Proxy, origin: SocketAddr, count: usize, head_timeout: Duration) {
+    println!();
+    println!("1. {count} slowloris connections, head timeout {head_timeout:?}");
+    let opening = Instant::now();
+    let mut slow: Vec<(TcpStream, Instant)> = Vec::with_capacity(count);
+    let connecting: Vec<_> = (0..8)
+        .map(|part| {
+            let share = count / 8 + usize::from(part < count % 8);
+            let address = proxy.address;
+            thread::spawn(move || {
+                let open = |_| {
+                    let mut stream = TcpStream::connect(address).expect("the proxy accepts");
+                    let opened = Instant::now();
+                    let start = format!("GET http://{origin}/ HTTP/1.1\r\nHost: slow\r\n");
+                    stream.write_all(start.as_bytes()).expect("the proxy reads");
+                    stream.set_nonblocking(true).expect("non-blocking");
+                    (stream, opened)
+                };
+                (0..share).map(open).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for part in connecting {
+        slow.extend(part.join().expect("a connecting thread"));
+    }
+    println!(
+        "   all open in {:.2} s; a good client asks every 50 ms meanwhile",
+        opening.elapsed().as_secs_f64()
+    );
+
+    let good = GoodClient::start(proxy.address, origin, Duration::from_millis(50));
+    let give_up = Instant::now() + 3 * head_timeout + Duration::from_secs(30);
+    let (mut refused, mut dropped, mut early) = (0, 0, 0);
+    let mut lifetimes = Vec::with_capacity(count);
+    while !slow.is_empty() && Instant::now() < give_up {
+        thread::sleep(Duration::from_millis(250));
+        slow.retain_mut(|(stream, opened)| {
+            let mut answer = [0; 256];
+            let outcome = match stream.read(&mut answer) {
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    // Still open: one more byte of a header that never ends. A write that
+                    // fails found it closed meanwhile: the next read tells how.
+                    let _ = stream.write_all(b"x");
+                    return true;
+                }
+                Ok(read) => answer[..read].starts_with(b"HTTP/1.1 408 "),
+                Err(_) => false,
+            };
+            let lived = opened.elapsed();
+            lifetimes.push(lived);
+            early += usize::from(lived < head_timeout);
+            if outcome {
+                refused += 1
+            } else {
+                dropped += 1
+            }
+            false
+        });
+    }
+    let served = good.stop();
+    lifetimes.sort();
+    let (first, last) = (lifetimes.first(), lifetimes.last());
+    println!(
+        "   {refused} answered 408 and closed, {dropped} closed without it, {} still open, \
+         {early} closed before the timeout; closed {:.2} to {:.2} s after they connected \
+         (checked every 0.25 s)",
+        slow.len(),
+        first.map_or(0.0, Duration::as_secs_f64),
+        last.map_or(0.0, Duration::as_secs_f64),
+    );
+    println!("   the good client: {served}");
+}
+
+/// One client downloads `bytes` through the proxy; a good client asks every 10 ms meanwhile.
+fn bulk_download(proxy: &Proxy, origin: SocketAddr, bytes: u64) {
+    println!();
+    println!(
+        "2. a bulk download of {:.2} GiB",
+        bytes as f64 / (1u64 << 30) as f64
+    );
+    let good = GoodClient::start(proxy.address, origin, Duration::from_millis(10));
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(proxy.address).expect("the proxy accepts");
+    let request = format!(
+        "GET http://{origin}/bulk/{bytes} HTTP/1.1\r\nHost: bulk\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .expect("the proxy reads");
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("a read timeout");
+    let received = std::io::copy(&mut stream, &mut std::io::sink()).expect("the download");
+    let seconds = started.elapsed().as_secs_f64();
+    let served = good.stop();
+    println!(
+        "   {received} bytes (head included) in {seconds:.2} s: {:.0} MB/s",
+        received as f64 / seconds / 1e6
+    );
+    println!("   the good client: {served}");
+}
+
+/// `requests` requests from `connections` keep-alive connections, the proxy's memory and
+/// descriptors read every few seconds.
+fn keep_alive(proxy: &Proxy, origin: SocketAddr, requests: usize, connections: usize) {
+    println!();
+    println!("3. {requests} keep-alive requests from {connections} connections");
+    let done = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..connections)
+        .map(|client| {
+            let share = requests / connections + usize::from(client < requests % connections);
+            let (address, done, errors) = (proxy.address, done.clone(), errors.clone());
+            thread::spawn(move || {
+                let mut connection = None;
+                for _ in 0..share {
+                    let stream = match &mut connection {
+                        Some(stream) => stream,
+                        None => connection.insert(KeptConnection::open(address)),
+                    };
+                    match stream.get(origin) {
+                        Ok(()) => drop(done.fetch_add(1, Ordering::Relaxed)),
+                        Err(error) => {
+                            errors.lock().unwrap().push(error);
+                            connection = None;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    while clients.iter().any(|client| !client.is_finished()) {
+        thread::sleep(Duration::from_secs(1));
+        let count = done.load(Ordering::Relaxed);
+        let (rss, descriptors) = (proxy.rss_kib(), proxy.descriptors());
+        if samples.len() % 5 == 0 {
+            println!(
+                "   {count:>9} done, {:>6.0}/s, proxy {}",
+                count as f64 / started.elapsed().as_secs_f64(),
+                proxy.usage()
+            );
+        }
+        samples.push((rss, descriptors));
+    }
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let count = done.load(Ordering::Relaxed);
+    let errors = errors.lock().unwrap();
+    println!(
+        "   {count} answered in {seconds:.1} s ({:.0}/s), {} errors{}",
+        count as f64 / seconds,
+        errors.len(),
+        errors
+            .first()
+            .map_or(String::new(), |error| format!(", the first: {error}"))
+    );
+    // Flat: the last quarter of the run needs no more than the first.
+    let quarter = (samples.len() / 4).max(1);
+    let peak = |samples: &[(Option<u64>, Option<usize>)]| {
+        let rss = samples.iter().filter_map(|sample| sample.0).max();
+        let descriptors = samples.iter().filter_map(|sample| sample.1).max();
+        (rss, descriptors)
+    };
+    let (early, late) = (
+        peak(&samples[..quarter]),
+        peak(&samples[samples.len() - quarter..]),
+    );
+    println!(
+        "   proxy peak in the first quarter: {} KiB, {} descriptors; in the last: {} KiB, {} \
+         descriptors",
+        shown(early.0),
+        shown(early.1),
+        shown(late.0),
+        shown(late.1)
+    );
+}
+
+fn shown<T: ToString>(value: Option<T>) -> String {
+    value.map_or("?".into(), |value| value.to_string())
+}
+
+/// A connection that carries one request after another.
+struct KeptConnection {
+    reader: BufReader<TcpStream>,
+}
+
+impl KeptConnection {
+    fn open(address: SocketAddr) -> Self {
+        let stream = TcpStream::connect(address).expect("the proxy accepts");
+        stream
+            .set_read_timeout(Some(PATIENCE))
+            .expect("a read timeout");
+        stream.set_nodelay(true).expect("no delay");
+        KeptConnection {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// One request and its answer, checked; the connection stays open.
+    fn get(&mut self, origin: SocketAddr) -> Result<(), String> {
+        let request = format!("GET http://{origin}/page HTTP/1.1\r\nHost: kept\r\n\r\n");
+        let stream = self.reader.get_mut();
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|error| error.to_string())?;
+        let (mut head, mut line) = (String::new(), String::new());
+        while line != "\r\n" {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return Err(format!("the proxy closed the connection after {head:?}")),
+                Ok(_) => head.push_str(&line),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        let mut body = [0; 3];
+        self.reader
+            .read_exact(&mut body)
+            .map_err(|error| error.to_string())?;
+        if head.starts_with("HTTP/1.1 200 ")
+            && !head.contains("Connection: close")
+            && &body == b"hi\n"
+        {
+            Ok(())
+        } else {
+            Err(format!("unexpected answer: {head:?} {body:?}"))
+        }
+    }
+}
+
+/// A client that asks for a page through the proxy at a steady pace, each time on a new
+/// connection, and times each answer.
+struct GoodClient {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<(Vec<Duration>, Vec<String>)>,
+}
+
+impl GoodClient {
+    fn start(proxy: SocketAddr, origin: SocketAddr, every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            let (mut times, mut errors) = (Vec::new(), Vec::new());
+            let mut next = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                let asked = Instant::now();
+                match get_once(proxy, origin) {
+                    Ok(()) => times.push(asked.elapsed()),
+                    Err(error) => errors.push(error),
+                }
+                // Keeps the pace: the next request is due `every` after the last was.
+                next += every;
+                thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+            (times, errors)
+        });
+        GoodClient { stop, thread }
+    }
+
+    /// Stops the client and says how it was served.
+    fn stop(self) -> String {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut times, errors) = self.thread.join().expect("the good client");
+        times.sort();
+        let at = |share: f64| {
+            let at = ((times.len() as f64 * share) as usize).min(times.len().saturating_sub(1));
+            times.get(at).map_or(0.0, |time| time.as_secs_f64() * 1e3)
+        };
+        format!(
+            "{} requests served, {} failed{}; latency median {:.2} ms, 99th percentile {:.2} ms, \
+             worst {:.2} ms",
+            times.len(),
+            errors.len(),
+            errors
+                .first()
+                .map_or(String::new(), |error| format!(" ({error})")),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )
+    }
+}
+
+/// One request on a connection of its own, checked.
+fn get_once(proxy: SocketAddr, origin: SocketAddr) -> Result<(), String> {
+    let attempt = || -> std::io::Result<Vec<u8>> {
+        let mut stream = TcpStream::connect(proxy)?;
+        stream.set_read_timeout(Some(PATIENCE))?;
+        let request =
+            format!("GET http://{origin}/page HTTP/1.1\r\nHost: good\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes())?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(answer)
+    };
+    let answer = attempt().map_err(|error| error.to_string())?;
+    if answer.starts_with(b"HTTP/1.1 200 ") && answer.ends_with(b"\r\n\r\nhi\n") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unexpected answer: {:?}",
+            String::from_utf8_lossy(&answer)
+        ))
+    }
+}
+
+/// An origin with eight threads that take turns accepting: `/bulk/N` is N bytes, anything
+/// else a short page; every answer ends the connection, as the proxy asks.
+fn start_origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the origin");
+    let address = listener.local_addr().expect("its address");
+    for _ in 0..8 {
+        let listener = listener.try_clone().expect("the listener, shared");
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                drop(answer(stream));
+            }
+        });
+    }
+    address
+}
+
+fn answer(mut stream: TcpStream) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(PATIENCE))?;
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let path = request_line.split(' ').nth(1).unwrap_or_default();
+    match path
+        .strip_prefix("/bulk/")
+        .and_then(|size| size.parse::<u64>().ok())
+    {
+        Some(mut left) => {
+            write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {left}\r\n\r\n")?;
+            let block = [0; 256 * 1024];
+            while left > 0 {
+                let length = left.min(block.len() as u64) as usize;
+                stream.write_all(&block[..length])?;
+                left -= length as u64;
+            }
+            Ok(())
+        }
+        None => stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n"),
+    }
+}
+
+/// The proxy program, its log counted by status as it comes; killed when dropped.
+struct Proxy {
+    child: Child,
+    address: SocketAddr,
+    statuses: Arc<Mutex<BTreeMap<String, usize>>>,
+}
+
+impl Proxy {
+    fn start(head_timeout: u64) -> Self {
+        let mut child = Command::new(env!("CARGO"))
+            .current_dir(workshop_tests::workspace_root())
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "step7-tasks",
+                "--",
+            ])
+            .args(["--head-timeout", &head_timeout.to_string()])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("cargo can be started");
+        let mut output = BufReader::new(child.stdout.take().expect("the proxy's output"));
+        let mut first = String::new();
+        output
+            .read_line(&mut first)
+            .expect("the proxy's first line");
+        let address = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split([',', '\n']).next())
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
+        let statuses = Arc::new(Mutex::new(BTreeMap::new()));
+        let counted = statuses.clone();
+        thread::spawn(move || {
+            for line in output.lines().map_while(Result::ok) {
+                // `METHOD TARGET STATUS …`; anything else is a note, such as dropped lines.
+                let status = match line.split(' ').nth(2) {
+                    Some(status) if status.parse::<u16>().is_ok() || status == "-" => status,
+                    _ => "a note",
+                };
+                let status = status.to_string();
+                *counted.lock().unwrap().entry(status).or_insert(0) += 1;
+            }
+        });
+        Proxy {
+            child,
+            address,
+            statuses,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The proxy's resident memory, from `ps`, which Linux and macOS both have.
+    fn rss_kib(&self) -> Option<u64> {
+        let output = Command::new("ps")
+            .args(["-o", "rss=", "-p", &self.pid().to_string()])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+    }
+
+    /// The proxy's open descriptors, where `/proc` shows them (Linux).
+    fn descriptors(&self) -> Option<usize> {
+        let listed = std::fs::read_dir(format!("/proc/{}/fd", self.pid())).ok()?;
+        Some(listed.count())
+    }
+
+    fn usage(&self) -> String {
+        format!(
+            "{} KiB resident, {} descriptors",
+            shown(self.rss_kib()),
+            shown(self.descriptors())
+        )
+    }
+
+    /// How many lines the proxy logged, by status.
+    fn logged(&self) -> String {
+        let statuses = self.statuses.lock().unwrap();
+        let counts: Vec<String> = statuses
+            .iter()
+            .map(|(status, count)| format!("{count} × {status}"))
+            .collect();
+        counts.join(", ")
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
