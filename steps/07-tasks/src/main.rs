@@ -17,10 +17,10 @@ use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
 use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
 
-const USAGE: &str = "usage: step7-tasks [--selector NAME] [TIMEOUT SECONDS]... \
-                     [--listen ADDR | demo] | compare [REQUESTS [DELAY_MS]]
-timeouts (nginx's defaults): --head-timeout 60, --body-timeout 60, --upstream-timeout 30, \
-                     --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
+const USAGE: &str = "usage: step7-tasks [--selector NAME] [--LIMIT SECONDS]... [--listen ADDR | demo]
+       step7-tasks compare [REQUESTS [DELAY_MS]]
+limits, in seconds (nginx's defaults): --head-timeout 60, --body-timeout 60,
+  --upstream-timeout 30, --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
