@@ -446,12 +446,9 @@ async fn proxy(
             }
             _ => Err(error.into()),
         },
-        // The origin answered before it had the whole body: the rest cannot be left in the way
-        // of the next request.
-        Either::Right((next, _)) => match next? {
-            Next::Request if !body_sent.get() => Ok(Next::Close),
-            next => Ok(next),
-        },
+        // The origin answered before it had the whole body. `answer` saw that (`body_sent`)
+        // and ends the connection: the body's rest would be read as the next request.
+        Either::Right((answered, _)) => answered,
     }
 }
 
