@@ -24,6 +24,10 @@ book-serve:
 book-sync:
     cargo run -q -p workshop-tests --bin book-sync
 
+# Check, writing nothing, that the book's generated files match the steps (CI runs it)
+book-check:
+    cargo run -q -p workshop-tests --bin book-sync -- --check
+
 # Measure step 1's blocking proxy against step 7's async one (N clients, origin delay in ms)
 compare N="50" DELAY_MS="100":
     @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
@@ -41,8 +45,9 @@ bench:
 test:
     cargo test --workspace
 
-# Format, lint and test, as CI does
+# Format, lint, test, and check that the book is current, as CI does
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
+    cargo run -q -p workshop-tests --bin book-sync -- --check
