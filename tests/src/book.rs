@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{normalize, run_demo, workspace_root};
+use crate::{Demo, normalize, workspace_root};
 
 /// A demo run that a chapter shows, with its output in `generated/output/<name>.txt`.
 pub struct Run {
@@ -177,8 +177,19 @@ pub fn steps() -> Vec<Step> {
 /// For each step in the book, its diff from the step before as `diff-N/full.diff` and its
 /// [`hunk_files`]; and the output of each of its [`RUNS`], which runs the demos.
 pub fn generate() -> BTreeMap<PathBuf, String> {
-    let mut files = BTreeMap::new();
     let steps = steps();
+    let in_book = |number| {
+        steps
+            .iter()
+            .any(|step| step.number == number && step.in_book())
+    };
+    // All at once: the demos mostly sleep.
+    let demos: Vec<(&Run, Demo)> = RUNS
+        .iter()
+        .filter(|run| in_book(run.step))
+        .map(|run| (run, Demo::start(run.package, run.args)))
+        .collect();
+    let mut files = BTreeMap::new();
     for (index, step) in steps.iter().enumerate() {
         if !step.in_book() {
             continue;
@@ -188,9 +199,9 @@ pub fn generate() -> BTreeMap<PathBuf, String> {
             files.extend(hunk_files(step, &diff));
             files.insert(step.diff_dir().join("full.diff"), diff);
         }
-        for run in RUNS.iter().filter(|run| run.step == step.number) {
-            files.insert(run.output_path(), run_demo(run.package, run.args));
-        }
+    }
+    for (run, demo) in demos {
+        files.insert(run.output_path(), demo.output());
     }
     files
 }
