@@ -20,9 +20,9 @@ book:
 book-serve:
     mdbook serve book
 
-# Regenerate the book's diffs and demo outputs (book/src/generated) from the steps
-book-sync:
-    cargo run -q -p workshop-tests --bin book-sync
+# Regenerate the book's diffs and demo outputs (book/src/generated); `--check` only checks them
+book-sync *ARGS:
+    cargo run -q -p workshop-tests --bin book-sync -- {{ARGS}}
 
 # Check, writing nothing, that the book's generated files match the steps (CI runs it)
 book-check:
