@@ -20,9 +20,13 @@ book:
 book-serve:
     mdbook serve book
 
-# Regenerate the book's diffs and demo outputs (book/src/generated) from the steps
-book-sync:
-    cargo run -q -p workshop-tests --bin book-sync
+# Regenerate the book's diffs and demo outputs (book/src/generated); `--check` only checks them
+book-sync *ARGS:
+    cargo run -q -p workshop-tests --bin book-sync -- {{ARGS}}
+
+# Check, writing nothing, that the book's generated files match the steps (CI runs it)
+book-check:
+    cargo run -q -p workshop-tests --bin book-sync -- --check
 
 # Measure step 1's blocking proxy against step 7's async one (N clients, origin delay in ms)
 compare N="50" DELAY_MS="100":
@@ -46,8 +50,9 @@ stress *ARGS:
 test:
     cargo test --workspace
 
-# Format, lint and test, as CI does
+# Format, lint, test, and check that the book is current, as CI does
 check:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
+    cargo run -q -p workshop-tests --bin book-sync -- --check

@@ -2,10 +2,11 @@
 //! output of the demo runs the book shows.
 //!
 //! They live under `book/src/generated/`, where the chapters include them. `just book-sync` (the
-//! `book-sync` binary) writes them; the `book` test computes them again in memory and fails when
-//! what is on disk is stale. A step is in the book once its chapter exists: the chapter of
-//! `steps/04-timers` is `book/src/04-timers.md`. Only the steps in the book get generated files,
-//! so a step still being written changes nothing here until its chapter is started.
+//! `book-sync` binary) writes them; `just book-check` (`book-sync --check`, run by CI and by
+//! `just check`, not by `cargo test`) computes them again and fails when what is on disk is
+//! stale. A step is in the book once its chapter exists: the chapter of `steps/04-timers` is
+//! `book/src/04-timers.md`. Only the steps in the book get generated files, so a step still
+//! being written changes nothing here until its chapter is started.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,7 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{normalize, run_demo, workspace_root};
+use crate::{Demo, normalize, workspace_root};
 
 /// A demo run that a chapter shows, with its output in `generated/output/<name>.txt`.
 pub struct Run {
@@ -173,28 +174,100 @@ pub fn steps() -> Vec<Step> {
 
 /// Computes every generated file: `(path under book/src/generated/, contents)`.
 ///
-/// For each step in the book, its diff from the step before as `diff-N/full.diff` and one file
-/// per hunk, `diff-N/01.diff`, `02.diff`, …; and the output of each of its [`RUNS`], which runs
-/// the demos.
+/// For each step in the book, its diff from the step before as `diff-N/full.diff` and its
+/// [`hunk_files`]; and the output of each of its [`RUNS`], which runs the demos.
 pub fn generate() -> BTreeMap<PathBuf, String> {
-    let mut files = BTreeMap::new();
     let steps = steps();
+    let in_book = |number| {
+        steps
+            .iter()
+            .any(|step| step.number == number && step.in_book())
+    };
+    // All at once: the demos mostly sleep.
+    let demos: Vec<(&Run, Demo)> = RUNS
+        .iter()
+        .filter(|run| in_book(run.step))
+        .map(|run| (run, Demo::start(run.package, run.args)))
+        .collect();
+    let mut files = BTreeMap::new();
     for (index, step) in steps.iter().enumerate() {
         if !step.in_book() {
             continue;
         }
         if let Some(previous) = index.checked_sub(1).map(|index| &steps[index]) {
             let diff = diff(previous, step);
-            for (number, hunk) in (1..).zip(split_hunks(&diff)) {
-                files.insert(step.diff_dir().join(format!("{number:02}.diff")), hunk);
-            }
+            files.extend(hunk_files(step, &diff));
             files.insert(step.diff_dir().join("full.diff"), diff);
         }
-        for run in RUNS.iter().filter(|run| run.step == step.number) {
-            files.insert(run.output_path(), run_demo(run.package, run.args));
+    }
+    for (run, demo) in demos {
+        files.insert(run.output_path(), demo.output());
+    }
+    files
+}
+
+/// The pieces of `step`'s diff that its chapter shows, named by the file they change, so that
+/// an edit to one file renames nothing of the others: a new file whole, as
+/// `diff-N/src/task.rs`, to show as Rust; a changed one hunk by hunk, as
+/// `diff-N/src/lib.rs/01.diff`, `02.diff`, … in the file's order.
+pub fn hunk_files(step: &Step, diff: &str) -> Vec<(PathBuf, String)> {
+    let prefix = format!("+++ steps/{}/", step.dir);
+    let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut files = Vec::new();
+    for hunk in split_hunks(diff) {
+        let file = hunk
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("a hunk of step {} names no file: {hunk}", step.number))
+            .to_string();
+        let is_new = hunk.lines().any(|line| line.starts_with("@@ -0,0 "));
+        if is_new {
+            let source = workspace_root().join("steps").join(&step.dir).join(&file);
+            let contents = fs::read_to_string(&source)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
+            files.push((step.diff_dir().join(&file), contents));
+        } else {
+            let count = counts.entry(file.clone()).or_default();
+            *count += 1;
+            let name = format!("{count:02}.diff");
+            files.push((step.diff_dir().join(&file).join(name), hunk));
         }
     }
     files
+}
+
+/// Whether a path under `generated/` is a piece of a step's diff that a chapter must show:
+/// anything under `diff-N/` but the whole diff, `full.diff`.
+pub fn is_hunk_file(path: &Path) -> bool {
+    let mut components = path.components();
+    let in_diff = components
+        .next()
+        .and_then(|first| first.as_os_str().to_str())
+        .is_some_and(|first| first.starts_with("diff-"));
+    in_diff && components.as_path() != Path::new("full.diff")
+}
+
+/// What is wrong with the generated files on disk, `disk`, against `fresh`, one line each:
+/// missing, stale, or no longer generated. Empty when the book is current.
+pub fn staleness(
+    fresh: &BTreeMap<PathBuf, String>,
+    disk: &BTreeMap<PathBuf, String>,
+) -> Vec<String> {
+    let shown = |path: &Path| format!("book/src/generated/{}", path.display());
+    let mut problems = Vec::new();
+    for (path, contents) in fresh {
+        match disk.get(path) {
+            None => problems.push(format!("missing: {}", shown(path))),
+            Some(old) if !is_current(path, old, contents) => {
+                problems.push(format!("stale:   {}", shown(path)));
+            }
+            Some(_) => {}
+        }
+    }
+    for path in disk.keys().filter(|path| !fresh.contains_key(*path)) {
+        problems.push(format!("no longer generated: {}", shown(path)));
+    }
+    problems
 }
 
 /// Whether the system's `diff` is GNU diff, which made the book's diffs. Other `diff`s (the BSD

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::sync::LazyLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -32,19 +32,52 @@ pub fn workspace_root() -> PathBuf {
 ///
 /// Panics with the program's stderr when it fails, so a broken demo names itself.
 pub fn run_demo(package: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args(["run", "--quiet", "--package", package, "--"])
-        .args(args)
-        .output()
-        .expect("cargo can be started");
-    assert!(
-        output.status.success(),
-        "`cargo run -p {package}` failed with {}:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("demos print UTF-8")
+    Demo::start(package, args).output()
+}
+
+/// A demo started with `cargo run -q -p <package> -- <args>`, still running.
+///
+/// The demos mostly sleep (their origins' delays), so starting several at once and then
+/// collecting each [`output`](Demo::output) takes as long as the slowest, not the sum.
+pub struct Demo {
+    package: String,
+    child: Child,
+}
+
+impl Demo {
+    /// Starts the demo in the workspace, its output captured.
+    pub fn start(package: &str, args: &[&str]) -> Demo {
+        let child = Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args(["run", "--quiet", "--package", package, "--"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cargo can be started");
+        Demo {
+            package: package.to_string(),
+            child,
+        }
+    }
+
+    /// Waits for the demo to end and returns what it printed on stdout.
+    ///
+    /// Panics with the program's stderr when it fails, so a broken demo names itself.
+    pub fn output(self) -> String {
+        let output = self
+            .child
+            .wait_with_output()
+            .expect("cargo can be waited for");
+        assert!(
+            output.status.success(),
+            "`cargo run -p {}` failed with {}:\n{}",
+            self.package,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("demos print UTF-8")
+    }
 }
 
 /// Masks what changes from run to run (durations, rates, ratios, ports), leaving the words and their order.

@@ -8,7 +8,8 @@ use step7_tasks::compare::compare;
 
 #[test]
 fn the_async_proxy_serves_a_batch_many_times_faster_than_the_blocking_one() {
-    let comparison = compare(20, Duration::from_millis(100)).expect("both proxies serve the batch");
+    // 20 clients show the ratio; 50 ms is still far above the async proxy's own cost per batch.
+    let comparison = compare(20, Duration::from_millis(50)).expect("both proxies serve the batch");
     // Expected near 20; a slow, loaded machine slows the async side most, so leave room.
     assert!(
         comparison.ratio() >= 3.0,

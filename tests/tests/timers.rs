@@ -153,7 +153,8 @@ macro_rules! timer_tests {
             fn waiting_for_a_timer_sleeps_instead_of_spinning() {
                 let share = super::cpu_share(|| {
                     let event_loop = EventLoop::new();
-                    event_loop.call_later(Duration::from_millis(300), stop(&event_loop));
+                    // A spinning loop would use a whole CPU: 100 ms tells the two apart.
+                    event_loop.call_later(Duration::from_millis(100), stop(&event_loop));
                     event_loop.run_forever();
                 });
                 assert!(

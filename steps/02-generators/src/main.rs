@@ -1,5 +1,6 @@
-//! Step 2 demo: a generator resumed by hand; three tasks interleaved by a round-robin scheduler, first as
-//! hand-written generators, then as `async fn`s; and the size of what each keeps while it is paused.
+//! Step 2 demo: a generator resumed by hand; three tasks interleaved by a round-robin scheduler,
+//! first as hand-written generators, then as `async fn`s; and the size of what each keeps while it
+//! is paused.
 
 use step2_generators::{
     Countdown, Event, Generator, GeneratorState, Launch, PollLoop, Scheduler, countdown, launch,

@@ -1,0 +1,299 @@
+//! Async TCP on the loop: step 6's `add_reader`/`add_writer`, wrapped so that a task can
+//! `.await` a socket.
+//!
+//! Every operation first just tries: sockets are non-blocking, so it either succeeds or fails
+//! with `WouldBlock`. Only then does the task leave its waker with the socket, register
+//! interest (the first time), and return `Pending`; readiness wakes the task, its next step
+//! tries again.
+//!
+//! Interest stays registered while tasks keep waiting on the socket, so a connection that is
+//! read again and again costs the selector nothing more after its first wait. But readiness
+//! that finds nobody waiting removes it: an operation that nobody waits for any more (it lost
+//! a `select` or a timeout, its task was cancelled) would otherwise leave the socket watched,
+//! and the selectors, which report a readable socket at every wait until it is read, would wake
+//! the loop on every iteration. asyncio removes the reader when the operation's future is done
+//! or cancelled, to the same end. All interest goes when the socket is dropped.
+//!
+//! [`TcpStream`] implements the `futures` crate's `AsyncRead` and `AsyncWrite`, so that
+//! crate's helpers (`copy`, `AsyncReadExt`, `AsyncWriteExt`, `BufReader`) work on our loop.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures::io::{AsyncRead, AsyncWrite};
+
+use crate::{EventLoop, connect_nonblocking, get_running_loop, task};
+
+/// Which readiness an operation waits for.
+#[derive(Clone, Copy)]
+enum Interest {
+    Read,
+    Write,
+}
+
+/// A non-blocking socket on the loop, and for each direction the task waiting on it.
+struct Registered<S: AsRawFd> {
+    event_loop: EventLoop,
+    socket: Rc<S>,
+    reading: Rc<Waiting>,
+    writing: Rc<Waiting>,
+}
+
+/// One direction of a socket: the waker of the task that waits for it, and whether the loop
+/// watches the socket for it.
+#[derive(Default)]
+struct Waiting {
+    waker: RefCell<Option<Waker>>,
+    watched: Cell<bool>,
+}
+
+impl<S: AsFd + AsRawFd + 'static> Registered<S> {
+    fn new(event_loop: EventLoop, socket: S) -> Self {
+        Registered {
+            event_loop,
+            socket: Rc::new(socket),
+            reading: Rc::default(),
+            writing: Rc::default(),
+        }
+    }
+
+    /// Tries `operation`; if it would block, leaves `cx`'s waker for `interest`, has the loop
+    /// watch the socket for it if it does not yet, and returns `Pending`.
+    fn poll_io<R>(
+        &self,
+        interest: Interest,
+        cx: &Context<'_>,
+        mut operation: impl FnMut(&S) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        if !task::consume_budget() {
+            // This step has done its share: step again in the next iteration, after the others.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let waiting = match interest {
+            Interest::Read => &self.reading,
+            Interest::Write => &self.writing,
+        };
+        loop {
+            match operation(&self.socket) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    // The latest waker replaces the one before. It is stored before the
+                    // interest is registered, so no readiness is lost.
+                    *waiting.waker.borrow_mut() = Some(cx.waker().clone());
+                    if waiting.watched.get() {
+                        return Poll::Pending;
+                    }
+                    let (slot, lp, fd) = (waiting.clone(), self.event_loop.clone(), self.fd());
+                    let wake = move || {
+                        let waker = slot.waker.borrow_mut().take();
+                        match waker {
+                            Some(waker) => waker.wake(),
+                            None => {
+                                slot.watched.set(false);
+                                remove_interest(&lp, fd, interest);
+                            }
+                        }
+                    };
+                    let registered = match interest {
+                        Interest::Read => self.event_loop.add_reader(self.socket.clone(), wake),
+                        Interest::Write => self.event_loop.add_writer(self.socket.clone(), wake),
+                    };
+                    return match registered {
+                        Ok(()) => {
+                            waiting.watched.set(true);
+                            Poll::Pending
+                        }
+                        Err(error) => Poll::Ready(Err(error)),
+                    };
+                }
+                outcome => {
+                    // Nobody waits now: a readiness that comes anyway removes the interest.
+                    let waker = waiting.waker.borrow_mut().take();
+                    drop(waker);
+                    return Poll::Ready(outcome);
+                }
+            }
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+impl<S: AsRawFd> Drop for Registered<S> {
+    fn drop(&mut self) {
+        let fd = self.socket.as_raw_fd();
+        if self.reading.watched.get() {
+            self.event_loop.remove_reader(&fd);
+        }
+        if self.writing.watched.get() {
+            self.event_loop.remove_writer(&fd);
+        }
+    }
+}
+
+fn remove_interest(event_loop: &EventLoop, fd: RawFd, interest: Interest) {
+    match interest {
+        Interest::Read => event_loop.remove_reader(&fd),
+        Interest::Write => event_loop.remove_writer(&fd),
+    };
+}
+
+/// A TCP socket listening for connections (what asyncio's `start_server` listens on).
+pub struct TcpListener {
+    io: Registered<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Listens on `addr`. Must be called inside a running loop, which will serve it.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let event_loop = get_running_loop()?;
+        let socket = std::net::TcpListener::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Registered::new(event_loop, socket),
+        })
+    }
+
+    /// The address it listens on, with the port the OS chose when bound to port 0.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.socket.local_addr()
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let accepted = poll_fn(|cx| {
+            self.io
+                .poll_io(Interest::Read, cx, |listener| listener.accept())
+        });
+        let (socket, peer) = accepted.await?;
+        Ok((TcpStream::new(self.io.event_loop.clone(), socket)?, peer))
+    }
+}
+
+/// A TCP connection that tasks read and write without blocking the loop.
+pub struct TcpStream {
+    io: Registered<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    fn new(event_loop: EventLoop, socket: std::net::TcpStream) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
+        socket.set_nodelay(true)?;
+        Ok(TcpStream {
+            io: Registered::new(event_loop, socket),
+        })
+    }
+
+    /// Connects to `addr` without blocking the loop: the connection starts, the task waits
+    /// until the socket is writable, then the socket's error (if any) says how it went.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::new(get_running_loop()?, connect_nonblocking(addr)?)?;
+        poll_fn(|cx| {
+            stream.io.poll_io(Interest::Write, cx, |socket| {
+                if let Some(error) = socket.take_error()? {
+                    return Err(error);
+                }
+                // Not connected yet and no error: still in progress, as if it would block.
+                match socket.peer_addr() {
+                    Err(error) if error.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    outcome => outcome.map(drop),
+                }
+            })
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// The address of the other end.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.socket.peer_addr()
+    }
+
+    /// The address of this end.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.socket.local_addr()
+    }
+}
+
+/// Reading needs only a shared reference, so one task can read and write the same stream
+/// at once (say, relaying both ways) through `&TcpStream`.
+impl AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(Interest::Read, cx, |mut socket| socket.read(buf))
+    }
+}
+
+impl AsyncWrite for &TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(Interest::Write, cx, |mut socket| socket.write(buf))
+    }
+
+    /// Nothing to flush: every write goes straight to the kernel.
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Closes the sending half: the peer reads the end of the stream, and can still answer.
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(match self.io.socket.shutdown(Shutdown::Write) {
+            Err(error) if error.kind() == io::ErrorKind::NotConnected => Ok(()),
+            outcome => outcome,
+        })
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut &*self).poll_close(cx)
+    }
+}
+
+/// The descriptor, as `std`'s sockets expose theirs (asyncio: `get_extra_info("socket")`).
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.socket.as_raw_fd()
+    }
+}
