@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::{Demo, normalize, workspace_root};
+use crate::{Demo, normalize, run_demo, timeline, workspace_root};
 
 /// A demo run that a chapter shows, with its output in `generated/output/<name>.txt`.
 pub struct Run {
@@ -79,9 +79,9 @@ pub const RUNS: &[Run] = &[
     },
     Run {
         step: 3,
-        name: "step3-debug",
+        name: "step3-trace",
         package: "step3-callbacks",
-        args: &["--debug"],
+        args: &["--trace"],
     },
     Run {
         step: 4,
@@ -91,9 +91,9 @@ pub const RUNS: &[Run] = &[
     },
     Run {
         step: 4,
-        name: "step4-debug",
+        name: "step4-trace",
         package: "step4-timers",
-        args: &["--debug"],
+        args: &["--trace"],
     },
     Run {
         step: 5,
@@ -102,10 +102,22 @@ pub const RUNS: &[Run] = &[
         args: &[],
     },
     Run {
+        step: 5,
+        name: "step5-trace",
+        package: "step5-futures",
+        args: &["--trace"],
+    },
+    Run {
         step: 6,
         name: "step6",
         package: "step6-select",
         args: &[],
+    },
+    Run {
+        step: 6,
+        name: "step6-trace",
+        package: "step6-select",
+        args: &["--trace"],
     },
     Run {
         step: 7,
@@ -115,11 +127,40 @@ pub const RUNS: &[Run] = &[
     },
     Run {
         step: 7,
+        name: "step7-trace",
+        package: "step7-tasks",
+        args: &["--trace", "demo"],
+    },
+    Run {
+        step: 7,
         name: "step7-compare",
         package: "step7-tasks",
         args: &["compare"],
     },
 ];
+
+/// The runs whose trace the book draws as a timeline, each with the picture's title; the
+/// picture is `generated/timeline/<run>.svg`.
+pub const TIMELINES: &[(&str, &str)] = &[
+    (
+        "step4-trace",
+        "Step 4: Hello now, World after a timer of 1 s",
+    ),
+    (
+        "step6-trace",
+        "Step 6: five fetches, one loop waiting in select",
+    ),
+    ("step7-trace", "Step 7: the proxy demo's tasks"),
+];
+
+/// Where the timeline of a run is kept, relative to `book/src/generated/`.
+pub fn timeline_path(run: &str) -> PathBuf {
+    Path::new("timeline").join(format!("{run}.svg"))
+}
+
+/// How many times a run is tried when its output differs from the book's copy: a loaded
+/// machine can delay a timer past the next one, and a trace then takes other iterations.
+const ATTEMPTS: usize = 3;
 
 /// One step of the workshop: a folder `steps/NN-name`.
 #[derive(Debug, Clone)]
@@ -175,8 +216,10 @@ pub fn steps() -> Vec<Step> {
 /// Computes every generated file: `(path under book/src/generated/, contents)`.
 ///
 /// For each step in the book, its diff from the step before as `diff-N/full.diff` and its
-/// [`hunk_files`]; and the output of each of its [`RUNS`], which runs the demos.
+/// [`hunk_files`]; the output of each of its [`RUNS`], which runs the demos; and the
+/// [`TIMELINES`], drawn from the outputs as the book keeps them.
 pub fn generate() -> BTreeMap<PathBuf, String> {
+    let disk = on_disk();
     let steps = steps();
     let in_book = |number| {
         steps
@@ -201,7 +244,24 @@ pub fn generate() -> BTreeMap<PathBuf, String> {
         }
     }
     for (run, demo) in demos {
-        files.insert(run.output_path(), demo.output());
+        let path = run.output_path();
+        let kept = disk.get(&path);
+        let mut output = demo.output();
+        // A trace's lines may come in another order on a loaded machine: a run that differs
+        // from the book's copy is run again, alone, before it counts as stale.
+        for _ in 1..ATTEMPTS {
+            if kept.is_none_or(|kept| is_current(&path, kept, &output)) {
+                break;
+            }
+            output = run_demo(run.package, run.args);
+        }
+        if let Some((_, title)) = TIMELINES.iter().find(|(name, _)| *name == run.name) {
+            // Drawn from the copy the book shows, so that the picture matches its text.
+            let shown = kept.filter(|kept| is_current(&path, kept, &output));
+            let svg = timeline::render(shown.unwrap_or(&output), title);
+            files.insert(timeline_path(run.name), svg);
+        }
+        files.insert(path, output);
     }
     files
 }
@@ -398,9 +458,16 @@ pub fn on_disk() -> BTreeMap<PathBuf, String> {
 /// Whether `on_disk` is current with `fresh` for the generated file at `path`.
 ///
 /// Outputs are compared after [`normalize`], since durations and ports change from run to
-/// run while the words and lines must not; diffs are compared exactly.
+/// run while the words and lines must not; traces by their [`shape`](timeline::shape), since
+/// timing also changes the order of their lines; diffs and timelines are compared exactly.
 pub fn is_current(path: &Path, on_disk: &str, fresh: &str) -> bool {
-    if path.starts_with("output") {
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("");
+    if path.starts_with("output") && name.ends_with("-trace.txt") {
+        timeline::shape(on_disk) == timeline::shape(fresh)
+    } else if path.starts_with("output") {
         normalize(on_disk) == normalize(fresh)
     } else {
         on_disk == fresh

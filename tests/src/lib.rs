@@ -4,6 +4,7 @@
 //! so what is checked is exactly what the book shows and the terminal prints.
 
 pub mod book;
+pub mod timeline;
 
 use std::cell::Cell;
 use std::ffi::OsStr;

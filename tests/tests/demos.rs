@@ -48,18 +48,8 @@ fn step3_callbacks() {
 }
 
 #[test]
-fn step3_callbacks_debug() {
-    assert_snapshot!(run_demo("step3-callbacks", &["--debug"]));
-}
-
-#[test]
 fn step4_timers() {
     assert_snapshot!(run_demo("step4-timers", &[]));
-}
-
-#[test]
-fn step4_timers_debug() {
-    assert_snapshot!(run_demo("step4-timers", &["--debug"]));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The talk's first loop: two callbacks, run in the order they were scheduled.
 //!
-//! `cargo run -p step3-callbacks` prints `foo` then `bar`; add `-- --debug` to see each
-//! handle as the loop runs it.
+//! `cargo run -p step3-callbacks` prints `foo` then `bar`; add `-- --trace` to see the
+//! loop's trace: each callback it runs, with the time and the iteration.
 
 use step3_callbacks::EventLoop;
 
@@ -15,7 +15,7 @@ fn bar() {
 
 fn main() {
     let event_loop = EventLoop::new();
-    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+    event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 
     event_loop.call_soon(foo);
     event_loop.call_soon(bar);

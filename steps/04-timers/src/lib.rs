@@ -8,7 +8,7 @@
 //! The names are asyncio's on purpose: Python's `loop.call_soon(foo)` is
 //! `event_loop.call_soon(foo)` here (`loop` is a keyword in Rust).
 
-use std::any::type_name;
+use std::any::type_name_of_val;
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -42,8 +42,10 @@ struct Inner {
     running: Cell<bool>,
     /// Set by `close`, for good: a closed loop takes no more work.
     closed: Cell<bool>,
-    /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
-    debug: Cell<bool>,
+    /// When debug mode was turned on, if it is: the trace's times count from then.
+    debug: Cell<Option<Instant>>,
+    /// How many iterations have begun: the trace numbers its lines with them.
+    iteration: Cell<u64>,
 }
 
 impl EventLoop {
@@ -52,16 +54,27 @@ impl EventLoop {
         Self::default()
     }
 
-    /// When on, the loop prints `Running <Handle …>` before each callback, like the talk's loop.
+    /// Turns debug mode on or off (asyncio's `set_debug`). On, the loop prints a trace, one
+    /// line per event: the time since debug mode was turned on, the iteration, and what
+    /// happened. asyncio's debug mode logs only what is slow; ours shows everything, to watch
+    /// the loop work.
     pub fn set_debug(&self, enabled: bool) {
-        self.inner.debug.set(enabled);
+        self.inner.debug.set(enabled.then(Instant::now));
+    }
+
+    /// Prints one line of the trace in debug mode; otherwise it costs one check.
+    fn trace(&self, event: impl fmt::Display) {
+        if let Some(start) = self.inner.debug.get() {
+            let time = start.elapsed().as_secs_f64();
+            println!("{time:5.2}s #{:<2} {event}", self.inner.iteration.get());
+        }
     }
 
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
         self.check_closed();
-        let handle = Handle::new(callback);
+        let handle = Handle::new(type_name_of_val(&callback), callback);
         self.inner.ready.borrow_mut().push_back(handle.clone());
         handle
     }
@@ -79,7 +92,7 @@ impl EventLoop {
         self.inner.sequence.set(sequence + 1);
         let timer = TimerHandle {
             inner: Rc::new(TimerInner {
-                handle: Handle::new(callback),
+                handle: Handle::new(type_name_of_val(&callback), callback),
                 when,
                 sequence,
                 in_heap: Cell::new(true),
@@ -87,6 +100,8 @@ impl EventLoop {
             }),
         };
         self.inner.scheduled.borrow_mut().push(Timer(timer.clone()));
+        let name = Name(timer.inner.handle.inner.name);
+        self.trace(format_args!("timer {name} due in {}", Until(when)));
         timer
     }
 
@@ -149,10 +164,12 @@ impl EventLoop {
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        self.inner.iteration.set(self.inner.iteration.get() + 1);
         self.purge_cancelled_timers();
         self.wait(self.timeout());
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
+            self.trace(format_args!("timer {} is due", Name(handle.inner.name)));
             self.inner.ready.borrow_mut().push_back(handle);
         }
 
@@ -164,9 +181,7 @@ impl EventLoop {
             if handle.cancelled() {
                 continue;
             }
-            if self.inner.debug.get() {
-                println!("Running {handle:?}");
-            }
+            self.trace(format_args!("run {}", Name(handle.inner.name)));
             handle.run();
         }
     }
@@ -192,6 +207,7 @@ impl EventLoop {
     /// Sleeps for `timeout`. Only a timer can bring new work to this loop, so with no
     /// timeout there is nothing to wait for, ever.
     fn wait(&self, timeout: Option<Duration>) {
+        self.trace(format_args!("sleep {}", Timeout(timeout)));
         match timeout {
             Some(timeout) => thread::sleep(timeout),
             None => loop {
@@ -279,10 +295,10 @@ struct HandleInner {
 }
 
 impl Handle {
-    fn new<F: FnOnce() + 'static>(callback: F) -> Self {
+    fn new(name: &'static str, callback: impl FnOnce() + 'static) -> Self {
         Self {
             inner: Rc::new(HandleInner {
-                name: type_name::<F>(),
+                name,
                 callback: RefCell::new(Some(Box::new(callback))),
                 cancelled: Cell::new(false),
             }),
@@ -314,6 +330,49 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.cancelled() { " cancelled" } else { "" };
         write!(f, "<Handle {}{state}>", self.inner.name)
+    }
+}
+
+/// A type name as the trace shows it, short: without this crate's prefix, which the demo's
+/// functions share, nor type arguments (`gather::{{closure}}` for
+/// `step5_futures::gather<i32>::{{closure}}`).
+struct Name(&'static str);
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.replace(concat!(env!("CARGO_CRATE_NAME"), "::"), "");
+        let mut depth = 0;
+        for c in name.chars() {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                c if depth == 0 => write!(f, "{c}")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long until an instant, as the trace shows it.
+struct Until(Instant);
+
+impl fmt::Display for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let left = self.0.saturating_duration_since(Instant::now());
+        write!(f, "{:.2}s", left.as_secs_f64())
+    }
+}
+
+/// How long the loop may wait, as the trace shows it: `None` is forever.
+struct Timeout(Option<Duration>);
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(timeout) => write!(f, "{:.2}s", timeout.as_secs_f64()),
+            None => f.write_str("forever"),
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The talk's timers: "Hello" now, "World" after a delay.
 //!
-//! `cargo run -p step4-timers` prints `Hello`, then `World` a second later; add `-- --debug`
-//! to see each handle as the loop runs it. While it waits, the loop sleeps: the process uses
-//! almost no CPU time.
+//! `cargo run -p step4-timers` prints `Hello`, then `World` a second later; add `-- --trace`
+//! to see the loop's trace: the timer, the sleep, each callback. While it waits, the loop
+//! sleeps: the process uses almost no CPU time.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use step4_timers::EventLoop;
 
 fn main() {
     let event_loop = EventLoop::new();
-    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+    event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 
     event_loop.call_soon(|| println!("Hello"));
     let stopper = event_loop.clone();

@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p step5-futures` prints the future before and after it gets its result, the
 //! done callback's line, and then three sleeps gathered: they finish together, in the time of
-//! the longest, not the sum. Add `-- --debug` to see each handle as the loop runs it.
+//! the longest, not the sum. Add `-- --trace` to see the loop's trace.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ fn on_future_done(future: &Future<i32>) {
 
 fn main() {
     let event_loop = EventLoop::new();
-    event_loop.set_debug(std::env::args().any(|arg| arg == "--debug"));
+    event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 
     let future = event_loop.create_future();
     println!("{future:?}");

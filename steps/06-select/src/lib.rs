@@ -11,7 +11,7 @@
 //! The names are asyncio's on purpose: Python's `loop.call_soon(foo)` is
 //! `event_loop.call_soon(foo)` here (`loop` is a keyword in Rust).
 
-use std::any::type_name;
+use std::any::type_name_of_val;
 use std::cell::{Cell, RefCell, RefMut};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -61,8 +61,10 @@ struct Inner {
     running: Cell<bool>,
     /// Set by `close`, for good: a closed loop takes no more work.
     closed: Cell<bool>,
-    /// Print each handle as it runs (asyncio's debug mode, as the talk's loop prints it).
-    debug: Cell<bool>,
+    /// When debug mode was turned on, if it is: the trace's times count from then.
+    debug: Cell<Option<Instant>>,
+    /// How many iterations have begun: the trace numbers its lines with them.
+    iteration: Cell<u64>,
 }
 
 impl EventLoop {
@@ -92,16 +94,33 @@ impl EventLoop {
         self.selector().name()
     }
 
-    /// When on, the loop prints `Running <Handle …>` before each callback, like the talk's loop.
+    /// Turns debug mode on or off (asyncio's `set_debug`). On, the loop prints a trace, one
+    /// line per event: the time since debug mode was turned on, the iteration, and what
+    /// happened. asyncio's debug mode logs only what is slow; ours shows everything, to watch
+    /// the loop work.
     pub fn set_debug(&self, enabled: bool) {
-        self.inner.debug.set(enabled);
+        self.inner.debug.set(enabled.then(Instant::now));
+    }
+
+    /// Prints one line of the trace in debug mode; otherwise it costs one check.
+    fn trace(&self, event: impl fmt::Display) {
+        if let Some(start) = self.inner.debug.get() {
+            let time = start.elapsed().as_secs_f64();
+            println!("{time:5.2}s #{:<2} {event}", self.inner.iteration.get());
+        }
     }
 
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
+        self.call_soon_named(type_name_of_val(&callback), callback)
+    }
+
+    /// [`call_soon`](Self::call_soon) for the loop's wrapper of someone's callback: the
+    /// handle, and so the trace, bear their function's `name`, not the wrapper's.
+    fn call_soon_named(&self, name: &'static str, callback: impl FnOnce() + 'static) -> Handle {
         self.check_closed();
-        let handle = Handle::new(callback);
+        let handle = Handle::new(name, callback);
         self.inner.ready.borrow_mut().push_back(handle.clone());
         handle
     }
@@ -119,7 +138,7 @@ impl EventLoop {
         self.inner.sequence.set(sequence + 1);
         let timer = TimerHandle {
             inner: Rc::new(TimerInner {
-                handle: Handle::new(callback),
+                handle: Handle::new(type_name_of_val(&callback), callback),
                 when,
                 sequence,
                 in_heap: Cell::new(true),
@@ -127,6 +146,8 @@ impl EventLoop {
             }),
         };
         self.inner.scheduled.borrow_mut().push(Timer(timer.clone()));
+        let name = Name(timer.inner.handle.inner.name);
+        self.trace(format_args!("timer {name} due in {}", Until(when)));
         timer
     }
 
@@ -146,7 +167,8 @@ impl EventLoop {
         source: Rc<S>,
         callback: impl Fn() + 'static,
     ) -> io::Result<()> {
-        self.watch(source, Events::READ, Rc::new(callback))
+        let name = type_name_of_val(&callback);
+        self.watch(source, Events::READ, name, Rc::new(callback))
     }
 
     /// Stops watching `fd` for reading; `false` if it was not watched. A call of the callback
@@ -163,7 +185,8 @@ impl EventLoop {
         source: Rc<S>,
         callback: impl Fn() + 'static,
     ) -> io::Result<()> {
-        self.watch(source, Events::WRITE, Rc::new(callback))
+        let name = type_name_of_val(&callback);
+        self.watch(source, Events::WRITE, name, Rc::new(callback))
     }
 
     /// Stops watching `fd` for writing; `false` if it was not watched. Otherwise the same as
@@ -203,6 +226,7 @@ impl EventLoop {
         &self,
         source: Rc<dyn AsFd>,
         direction: Events,
+        name: &'static str,
         callback: Rc<dyn Fn()>,
     ) -> io::Result<()> {
         self.check_closed();
@@ -214,6 +238,7 @@ impl EventLoop {
             self.selector().modify(fd, watched | direction)?;
         }
         let watch = Watch {
+            name,
             callback,
             queued: None,
         };
@@ -221,6 +246,11 @@ impl EventLoop {
         // no longer borrowed: its callback's captures may use the loop (and this map) as they
         // drop.
         let _replaced = self.watches(direction).borrow_mut().insert(fd, watch);
+        self.trace(format_args!(
+            "add_{} fd {fd} {}",
+            Direction(direction),
+            Name(name)
+        ));
         Ok(())
     }
 
@@ -231,6 +261,7 @@ impl EventLoop {
         let Some(removed) = self.watches(direction).borrow_mut().remove(&fd) else {
             return false;
         };
+        self.trace(format_args!("remove_{} fd {fd}", Direction(direction)));
         let left = self.watched(fd);
         let mut selector = self.inner.selector.borrow_mut();
         // A descriptor the loop watches stays open (the selector keeps its source), so the
@@ -329,10 +360,12 @@ impl EventLoop {
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
+        self.inner.iteration.set(self.inner.iteration.get() + 1);
         self.purge_cancelled_timers();
         self.wait(self.timeout());
         let now = self.time();
         while let Some(handle) = self.pop_due(now) {
+            self.trace(format_args!("timer {} is due", Name(handle.inner.name)));
             self.inner.ready.borrow_mut().push_back(handle);
         }
 
@@ -344,9 +377,7 @@ impl EventLoop {
             if handle.cancelled() {
                 continue;
             }
-            if self.inner.debug.get() {
-                println!("Running {handle:?}");
-            }
+            self.trace(format_args!("run {}", Name(handle.inner.name)));
             handle.run();
         }
     }
@@ -373,10 +404,16 @@ impl EventLoop {
     /// then schedules the callbacks of the ready descriptors: for each, its reader, then its
     /// writer, as asyncio's `_process_events` does.
     fn wait(&self, timeout: Option<Duration>) {
+        let (readers, writers) = (Fds(&self.inner.readers), Fds(&self.inner.writers));
+        let shown = Timeout(timeout);
+        self.trace(format_args!(
+            "select read={readers} write={writers} timeout={shown}"
+        ));
         let ready = self.selector().select(timeout);
         let ready = ready.unwrap_or_else(|error| {
             panic!("the selector failed on descriptors the loop owns: {error}")
         });
+        self.trace(format_args!("select -> {}", Answer(&ready)));
         for (fd, events) in ready {
             if events.read {
                 self.schedule_watch(&self.inner.readers, fd);
@@ -390,14 +427,14 @@ impl EventLoop {
     /// Queues the callback of the watch on `fd`, and keeps the call's handle in the watch so
     /// that removing the watch before the call runs cancels it.
     fn schedule_watch(&self, map: &RefCell<BTreeMap<RawFd, Watch>>, fd: RawFd) {
-        let Some(callback) = map
+        let Some((name, callback)) = map
             .borrow()
             .get(&fd)
-            .map(|watch| Rc::clone(&watch.callback))
+            .map(|watch| (watch.name, Rc::clone(&watch.callback)))
         else {
             return;
         };
-        let handle = self.call_soon(move || callback());
+        let handle = self.call_soon_named(name, move || callback());
         if let Some(watch) = map.borrow_mut().get_mut(&fd) {
             watch.queued = Some(handle);
         }
@@ -490,10 +527,10 @@ struct HandleInner {
 }
 
 impl Handle {
-    fn new<F: FnOnce() + 'static>(callback: F) -> Self {
+    fn new(name: &'static str, callback: impl FnOnce() + 'static) -> Self {
         Self {
             inner: Rc::new(HandleInner {
-                name: type_name::<F>(),
+                name,
                 callback: RefCell::new(Some(Box::new(callback))),
                 cancelled: Cell::new(false),
             }),
@@ -528,8 +565,31 @@ impl fmt::Debug for Handle {
     }
 }
 
+/// A type name as the trace shows it, short: without this crate's prefix, which the demo's
+/// functions share, nor type arguments (`gather::{{closure}}` for
+/// `step5_futures::gather<i32>::{{closure}}`).
+struct Name(&'static str);
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.replace(concat!(env!("CARGO_CRATE_NAME"), "::"), "");
+        let mut depth = 0;
+        for c in name.chars() {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                c if depth == 0 => write!(f, "{c}")?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A callback for a watched descriptor's readiness (the selector keeps the descriptor open).
 struct Watch {
+    /// The callback's type name, for the trace.
+    name: &'static str,
     callback: Rc<dyn Fn()>,
     /// The call of `callback` that the last wait queued, if any.
     queued: Option<Handle>,
@@ -560,6 +620,69 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     match connect(stream.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(stream),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The descriptors of a map of watches, as the trace shows them: `[3,5]`.
+struct Fds<'a>(&'a RefCell<BTreeMap<RawFd, Watch>>);
+
+impl fmt::Display for Fds<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fds: Vec<String> = self.0.borrow().keys().map(RawFd::to_string).collect();
+        write!(f, "[{}]", fds.join(","))
+    }
+}
+
+/// What the selector answered, as the trace shows it: `read=[5] write=[]`, or `timeout`.
+struct Answer<'a>(&'a [(RawFd, Events)]);
+
+impl fmt::Display for Answer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("timeout");
+        }
+        let fds = |read: bool| {
+            let ready = self
+                .0
+                .iter()
+                .filter(|(_, events)| if read { events.read } else { events.write });
+            ready
+                .map(|(fd, _)| fd.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(f, "read=[{}] write=[{}]", fds(true), fds(false))
+    }
+}
+
+/// A direction as the trace shows it, in asyncio's names: `reader` or `writer`.
+struct Direction(Events);
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.read { "reader" } else { "writer" })
+    }
+}
+
+/// How long until an instant, as the trace shows it.
+struct Until(Instant);
+
+impl fmt::Display for Until {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let left = self.0.saturating_duration_since(Instant::now());
+        write!(f, "{:.2}s", left.as_secs_f64())
+    }
+}
+
+/// How long the loop may wait, as the trace shows it: `None` is forever.
+struct Timeout(Option<Duration>);
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(timeout) => write!(f, "{:.2}s", timeout.as_secs_f64()),
+            None => f.write_str("forever"),
+        }
     }
 }
 
@@ -656,7 +779,7 @@ struct FutureInner<T> {
     event_loop: EventLoop,
     state: RefCell<State<T>>,
     /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
-    callbacks: RefCell<Vec<DoneCallback<T>>>,
+    callbacks: RefCell<Vec<(&'static str, DoneCallback<T>)>>,
 }
 
 /// What `add_done_callback` keeps: a callback that receives the finished future.
@@ -701,10 +824,14 @@ impl<T: 'static> Future<T> {
     /// Schedules `callback` with `call_soon` once the future is done; right away if it
     /// already is. The callback receives the future, as asyncio's do.
     pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) {
+        let name = type_name_of_val(&callback);
         if self.done() {
-            self.schedule(Box::new(callback));
+            self.schedule(name, Box::new(callback));
         } else {
-            self.inner.callbacks.borrow_mut().push(Box::new(callback));
+            self.inner
+                .callbacks
+                .borrow_mut()
+                .push((name, Box::new(callback)));
         }
     }
 
@@ -713,16 +840,17 @@ impl<T: 'static> Future<T> {
             return Err(Error::AlreadyDone);
         }
         *self.inner.state.borrow_mut() = outcome;
-        for callback in self.inner.callbacks.take() {
-            self.schedule(callback);
+        for (name, callback) in self.inner.callbacks.take() {
+            self.schedule(name, callback);
         }
         Ok(())
     }
 
     /// Done callbacks never run inline: the code that sets a result keeps going first.
-    fn schedule(&self, callback: DoneCallback<T>) {
+    fn schedule(&self, name: &'static str, callback: DoneCallback<T>) {
         let future = self.clone();
-        self.inner.event_loop.call_soon(move || callback(&future));
+        let event_loop = &self.inner.event_loop;
+        event_loop.call_soon_named(name, move || callback(&future));
     }
 }
 

@@ -3,7 +3,7 @@
 //! `cargo run -p step6-select` starts a small HTTP server on 127.0.0.1 (in a thread of its
 //! own: it stands for the internet) that takes a while to answer, then fetches several pages
 //! from it through one loop. They all wait at the same time, so all of them take about as long
-//! as one. Add `-- --debug` to see each handle as the loop runs it, and `-- --selector NAME`
+//! as one. Add `-- --trace` to see the loop's trace, and `-- --selector NAME`
 //! to wait with another selector than the default one (`select`, `poll`, `epoll`, `kqueue`).
 
 use std::cell::RefCell;
@@ -161,7 +161,7 @@ fn new_loop() -> io::Result<EventLoop> {
         }
         None => EventLoop::new(),
     };
-    event_loop.set_debug(args.iter().any(|arg| arg == "--debug"));
+    event_loop.set_debug(args.iter().any(|arg| arg == "--trace"));
     Ok(event_loop)
 }
 

@@ -4,6 +4,7 @@
 //!   change it); try `curl -x http://127.0.0.1:8080 http://example.com/`.
 //! - `cargo run -p step7-tasks -- demo` runs the talk's `asyncio.run(greet())`, then a slow
 //!   origin, the proxy and five clients, all tasks on one loop in this process.
+//! - `cargo run -p step7-tasks -- --trace demo` prints the loops' trace as the demo runs.
 //! - `cargo run -p step7-tasks -- compare` measures step 1's blocking proxy against this one.
 
 use std::io;
@@ -17,7 +18,8 @@ use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
 use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
 
-const USAGE: &str = "usage: step7-tasks [--selector NAME] [--LIMIT SECONDS]... [--listen ADDR | demo]
+const USAGE: &str = "\
+usage: step7-tasks [--selector NAME] [--trace] [--LIMIT SECONDS]... [--listen ADDR | demo]
        step7-tasks compare [REQUESTS [DELAY_MS]]
 limits, in seconds (nginx's defaults): --head-timeout 60, --body-timeout 60,
   --upstream-timeout 30, --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
@@ -36,10 +38,11 @@ fn main() -> ExitCode {
 
 /// Reads the options, then runs the command that follows them.
 fn dispatch(mut args: &[&str]) -> io::Result<()> {
-    let (mut selector, mut config) = (None, Config::default());
+    let (mut selector, mut trace, mut config) = (None, false, Config::default());
     loop {
         match args {
             ["--selector", name, rest @ ..] => (selector, args) = (Some(*name), rest),
+            ["--trace", rest @ ..] => (trace, args) = (true, rest),
             [flag, seconds, rest @ ..] if flag.ends_with("-timeout") => {
                 let limit = match *flag {
                     "--head-timeout" => &mut config.head_timeout,
@@ -56,9 +59,9 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
         }
     }
     match args {
-        [] => serve_proxy("127.0.0.1:8080", selector, config),
-        ["--listen", addr] => serve_proxy(addr, selector, config),
-        ["demo"] => demo(selector),
+        [] => serve_proxy("127.0.0.1:8080", (selector, trace), config),
+        ["--listen", addr] => serve_proxy(addr, (selector, trace), config),
+        ["demo"] => demo((selector, trace)),
         ["compare", numbers @ ..] if numbers.len() <= 2 => {
             let requests = numbers.first().map_or(Ok(50), |n| parse(n));
             let delay = numbers.get(1).map_or(Ok(100), |n| parse(n));
@@ -82,18 +85,24 @@ fn parse(number: &str) -> io::Result<usize> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, USAGE))
 }
 
-/// A new loop on the selector named by `--selector`, or on the default one.
-fn new_loop(selector: Option<&str>) -> io::Result<EventLoop> {
-    let Some(name) = selector else {
-        return Ok(EventLoop::new());
+/// The loop's options: the selector named by `--selector`, if any, and whether to `--trace`.
+type LoopOptions<'a> = (Option<&'a str>, bool);
+
+/// A new loop on the selector named by `--selector`, or on the default one; in debug mode,
+/// which prints the loop's trace, with `--trace`.
+fn new_loop((selector, trace): LoopOptions) -> io::Result<EventLoop> {
+    let event_loop = match selector {
+        Some(name) => EventLoop::with_selector(selectors::by_name(name)?),
+        None => EventLoop::new(),
     };
-    Ok(EventLoop::with_selector(selectors::by_name(name)?))
+    event_loop.set_debug(trace);
+    Ok(event_loop)
 }
 
 /// The proxy, until the process is stopped (Ctrl-C).
-fn serve_proxy(addr: &str, selector: Option<&str>, config: Config) -> io::Result<()> {
+fn serve_proxy(addr: &str, options: LoopOptions, config: Config) -> io::Result<()> {
     let addr = addr.to_string();
-    let event_loop = new_loop(selector)?;
+    let event_loop = new_loop(options)?;
     run_with(|| event_loop, async move {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
@@ -131,9 +140,9 @@ const PAGES: [(&str, u64); 5] = [
     ("Eevee", 900),
 ];
 
-fn demo(selector: Option<&str>) -> io::Result<()> {
-    let event_loop = new_loop(selector)?;
-    if selector.is_some() {
+fn demo(options: LoopOptions) -> io::Result<()> {
+    let event_loop = new_loop(options)?;
+    if options.0.is_some() {
         println!("waiting with {}", event_loop.selector_name());
     }
     println!("asyncio.run(greet()):");
@@ -143,7 +152,7 @@ fn demo(selector: Option<&str>) -> io::Result<()> {
         "A slow origin, the proxy and {} clients, all tasks on one loop:",
         PAGES.len()
     );
-    let event_loop = new_loop(selector)?;
+    let event_loop = new_loop(options)?;
     let answers = run_with(|| event_loop, async {
         let event_loop = get_running_loop()?;
         let origin = TcpListener::bind("127.0.0.1:0")?;

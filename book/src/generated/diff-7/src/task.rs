@@ -20,8 +20,9 @@
 //! number in the [`Inbox`]; each iteration of the loop schedules a step of every task in the
 //! inbox; a step polls the async fn, which registers the task's waker again wherever it waits.
 
-use std::any::Any;
+use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
+use std::fmt;
 use std::future::IntoFuture;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker, ready};
 use std::thread::{self, ThreadId};
 
-use crate::{Error, EventLoop, Future, Running};
+use crate::{Error, EventLoop, Future, Name, Running};
 
 impl EventLoop {
     /// Wraps `future` (any Rust future, such as an `async fn`'s) in a [`Task`] and schedules its
@@ -46,8 +47,11 @@ impl EventLoop {
         let id = self.inner.task_count.get();
         self.inner.task_count.set(id + 1);
         let inbox = self.inner.inbox.get_or_init(|| Inbox::new(self)).clone();
+        let name = type_name::<F::IntoFuture>();
+        self.trace(format_args!("create_task Task-{id} {}", Name(name)));
         let core = Rc::new(TaskCore {
             id,
+            name,
             event_loop: self.clone(),
             coroutine: RefCell::new(Some(Box::pin(future.into_future()))),
             output: RefCell::new(None),
@@ -279,6 +283,8 @@ impl<T: 'static> From<Task<T>> for Future<T> {
 /// The loop's side of a task: the async fn being driven, and where its output goes.
 struct TaskCore<T> {
     id: u64,
+    /// The type name of the async fn's future, for the trace.
+    name: &'static str,
     event_loop: EventLoop,
     /// The async fn's state machine; `None` while it is being polled, and once it is over.
     coroutine: RefCell<Option<Pin<Box<dyn std::future::Future<Output = T>>>>>,
@@ -317,7 +323,7 @@ impl<T: 'static> AnyTask for TaskCore<T> {
     fn wakeup(self: Rc<Self>) {
         if !self.scheduled.replace(true) {
             let event_loop = self.event_loop.clone();
-            event_loop.call_soon(move || self.step());
+            event_loop.call_soon_named(self.name, move || self.step());
         }
     }
 
@@ -360,10 +366,16 @@ impl<T: 'static> TaskCore<T> {
         let Some(mut coroutine) = self.coroutine.take() else {
             return;
         };
+        let outcome = |outcome| {
+            let (id, name) = (self.id, Name(self.name));
+            self.event_loop
+                .trace(format_args!("Task-{id} {name} -> {outcome}"));
+        };
         if self.cancelling.get() {
             // Dropping the async fn runs its cleanup; only then is the task done.
             drop(coroutine);
             self.done.cancel();
+            outcome(format_args!("cancelled"));
         } else {
             let mut cx = Context::from_waker(&self.waker);
             let outer = CURRENT_TASK.replace(Some(self.clone() as Rc<dyn AnyTask>));
@@ -374,19 +386,28 @@ impl<T: 'static> TaskCore<T> {
             match polled {
                 Ok(Poll::Pending) => {
                     *self.coroutine.borrow_mut() = Some(coroutine);
+                    outcome(format_args!(
+                        "Pending{}",
+                        Awaiting(self.awaiting.borrow().len())
+                    ));
                     return;
                 }
                 // Cancelled as it returned: asyncio's cancellation wins, and so does ours.
-                Ok(Poll::Ready(_)) if self.cancelling.get() => drop(self.done.cancel()),
+                Ok(Poll::Ready(_)) if self.cancelling.get() => {
+                    self.done.cancel();
+                    outcome(format_args!("Ready, but cancelled"));
+                }
                 Ok(Poll::Ready(output)) => {
                     *self.output.borrow_mut() = Some(output);
                     drop(self.done.set_result(()));
+                    outcome(format_args!("Ready"));
                 }
                 Err(panic) => {
                     let message = panic_message(&*panic);
                     eprintln!("Task {} panicked: {message}", self.id);
                     *self.panic.borrow_mut() = Some(panic);
                     drop(self.done.set_exception(Error::Panicked(message)));
+                    outcome(format_args!("panicked"));
                 }
             }
         }
@@ -430,7 +451,30 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        RUNNING_LOOP.with_borrow(|running| {
+            if let Some(event_loop) = running {
+                let task = self.task;
+                match event_loop.inner.current.get() {
+                    Some(by) => event_loop.trace(format_args!("wake Task-{task} by {}", Name(by))),
+                    None => event_loop.trace(format_args!("wake Task-{task}")),
+                }
+            }
+        });
         self.inbox.push(self.task);
+    }
+}
+
+/// What a pending task awaits, as the trace shows it: the futures its step left it awaiting.
+/// A socket leaves no mark here; the trace shows its `add_reader`, and the wake that follows.
+struct Awaiting(usize);
+
+impl fmt::Display for Awaiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            1 => f.write_str(" on a future"),
+            n => write!(f, " on {n} futures"),
+        }
     }
 }
 
