@@ -17,6 +17,10 @@ const CLIENTS: usize = 5;
 const ORIGIN_DELAY: Duration = Duration::from_millis(200);
 
 fn main() -> io::Result<()> {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!("usage: step1-blocking  (no options: it runs the demo)");
+        return Ok(());
+    }
     let origin = start(|listener| slow_origin(listener, ORIGIN_DELAY))?;
     let delay = ORIGIN_DELAY.as_secs_f64();
     println!("The origin server takes {delay:.2} s to answer each request.");

@@ -6,6 +6,10 @@ use step2_generators::{
 };
 
 fn main() {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!("usage: step2-generators  (no options: it runs the demo)");
+        return;
+    }
     println!("1. A generator, resumed by hand until it completes");
     let mut generator = Countdown::new(3);
     loop {

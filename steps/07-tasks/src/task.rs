@@ -20,7 +20,7 @@
 //! number in the [`Inbox`]; each iteration of the loop schedules a step of every task in the
 //! inbox; a step polls the async fn, which registers the task's waker again wherever it waits.
 
-use std::any::Any;
+use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
 use std::future::IntoFuture;
 use std::io::{Read, Write};
@@ -48,6 +48,7 @@ impl EventLoop {
         let inbox = self.inner.inbox.get_or_init(|| Inbox::new(self)).clone();
         let core = Rc::new(TaskCore {
             id,
+            name: type_name::<F::IntoFuture>(),
             event_loop: self.clone(),
             coroutine: RefCell::new(Some(Box::pin(future.into_future()))),
             output: RefCell::new(None),
@@ -279,6 +280,8 @@ impl<T: 'static> From<Task<T>> for Future<T> {
 /// The loop's side of a task: the async fn being driven, and where its output goes.
 struct TaskCore<T> {
     id: u64,
+    /// The async fn's type name, such as `main::answer_slowly::{{closure}}`: what the task runs.
+    name: &'static str,
     event_loop: EventLoop,
     /// The async fn's state machine; `None` while it is being polled, and once it is over.
     coroutine: RefCell<Option<Pin<Box<dyn std::future::Future<Output = T>>>>>,
@@ -384,7 +387,9 @@ impl<T: 'static> TaskCore<T> {
                 }
                 Err(panic) => {
                     let message = panic_message(&*panic);
-                    eprintln!("Task {} panicked: {message}", self.id);
+                    let function = self.name.trim_end_matches("::{{closure}}");
+                    let function = function.rsplit("::").next().unwrap_or(function);
+                    eprintln!("Task {} ({function}) panicked: {message}", self.id);
                     *self.panic.borrow_mut() = Some(panic);
                     drop(self.done.set_exception(Error::Panicked(message)));
                 }
