@@ -45,3 +45,32 @@ fn compare_with_no_client_says_why_instead_of_a_ratio() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_justfile_refuses_a_step_that_does_not_exist() {
+    let just = |args: &[&str]| {
+        Command::new("just")
+            .current_dir(workspace_root())
+            .args(args)
+            .output()
+    };
+    if just(&["--version"]).is_err() {
+        eprintln!("skipped: just is not installed");
+        return;
+    }
+    for (args, range) in [
+        (["run", "8"], "1 to 7"),
+        (["diff", "1"], "2 to 7"),
+        (["exercise", "2"], "3 to 7"),
+    ] {
+        let output = just(&args).unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "just {args:?} succeeded");
+        assert!(
+            stderr.contains(&format!(
+                "is not a step number here: choose one from {range}"
+            )),
+            "just {args:?}: {stderr}"
+        );
+    }
+}

@@ -18,7 +18,10 @@ const ORIGIN_DELAY: Duration = Duration::from_millis(200);
 
 fn main() -> io::Result<()> {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: step1-blocking  (no options: it runs the demo)");
+        println!(
+            "usage: {}  (no options: it runs the demo)",
+            env!("CARGO_PKG_NAME")
+        );
         return Ok(());
     }
     let origin = start(|listener| slow_origin(listener, ORIGIN_DELAY))?;

@@ -15,7 +15,7 @@ fn bar() {
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: step3-callbacks [--debug]");
+        println!("usage: {} [--debug]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();

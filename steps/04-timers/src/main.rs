@@ -10,7 +10,7 @@ use step4_timers::EventLoop;
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: step4-timers [--debug]");
+        println!("usage: {} [--debug]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();

@@ -14,7 +14,7 @@ fn on_future_done(future: &Future<i32>) {
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: step5-futures [--debug]");
+        println!("usage: {} [--debug]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();

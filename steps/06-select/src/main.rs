@@ -167,7 +167,10 @@ fn new_loop() -> io::Result<EventLoop> {
 
 fn main() -> ExitCode {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: step6-select [--debug] [--selector NAME]");
+        println!(
+            "usage: {} [--debug] [--selector NAME]",
+            env!("CARGO_PKG_NAME")
+        );
         return ExitCode::SUCCESS;
     }
     match demo() {
