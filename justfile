@@ -49,13 +49,19 @@ exercise N *RESTORE: (_step N "3")
 # Without N: format, lint and test, as CI does. With N: which of step N's rules hold
 [no-exit-message]
 check N="":
-    @{{ if N == "" { "just ci" } else { "cargo run -q -p workshop-tests --bin exercise -- check " + N } }}
+    @{{ if N == "" { "just ci" } else { "just _check-step " + N } }}
 
 # Format, lint and test, as CI does
 ci:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
+
+# Runs step N's behaviour tests and lists which rules hold
+[private]
+[no-exit-message]
+_check-step N:
+    @cargo run -q -p workshop-tests --bin exercise -- check {{N}}
 
 # Refuses a step number outside FIRST..7 with a message, before anything runs
 [private]
