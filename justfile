@@ -4,12 +4,12 @@
 default:
     @just --list
 
-# Run step N's demo (1 to 7), passing any extra arguments: `just run 3 --debug`
-run N *ARGS:
+# Run step N's demo (1 to 7), passing any extra arguments: `just run 3 --trace`
+run N *ARGS: (_step N "1")
     @cargo run --quiet --package "$(sed -n 's/^name = "\(.*\)"/\1/p' steps/0{{N}}-*/Cargo.toml)" -- {{ARGS}}
 
 # Show what changed from step N-1 to step N, as the book shows it (a new file shows whole)
-diff N:
+diff N: (_step N "2")
     @diff -ruN steps/0$(({{N}} - 1))-* steps/0{{N}}-* | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/'
 
 # Build the book into book/build (open book/build/index.html; it works offline)
@@ -50,9 +50,32 @@ stress *ARGS:
 test:
     cargo test --workspace
 
+# Step N's functions to write yourself (3 to 7); `just exercise N --restore` puts back the solution
+[no-exit-message]
+exercise N *RESTORE: (_step N "3")
+    @cargo run -q -p workshop-tests --bin exercise -- {{N}} {{RESTORE}}
+
+# Without N: format, lint and test, as CI does. With N: which of step N's rules hold
+[no-exit-message]
+check N="":
+    @{{ if N == "" { "just ci" } else { "just _check-step " + N } }}
+
 # Format, lint, test, and check that the book is current, as CI does
-check:
+ci:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
     cargo run -q -p workshop-tests --bin book-sync -- --check
+
+# Runs step N's behaviour tests and lists which rules hold
+[private]
+[no-exit-message]
+_check-step N:
+    @cargo run -q -p workshop-tests --bin exercise -- check {{N}}
+
+# Refuses a step number outside FIRST..7 with a message, before anything runs
+[private]
+[no-exit-message]
+_step N FIRST:
+    @case "{{N}}" in [{{FIRST}}-7]) ;; *) echo "error: '{{N}}' is not a step number here: \
+        choose one from {{FIRST}} to 7" >&2; exit 1;; esac

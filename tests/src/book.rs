@@ -31,7 +31,7 @@ pub struct Run {
 }
 
 impl Run {
-    /// The command with cargo alone, such as `cargo run -p step3-callbacks -- --debug`.
+    /// The command with cargo alone, such as `cargo run -p step3-callbacks -- --trace`.
     pub fn cargo_command(&self) -> String {
         let mut command = format!("cargo run -p {}", self.package);
         if !self.args.is_empty() {
@@ -41,7 +41,7 @@ impl Run {
         command
     }
 
-    /// The command with the justfile, such as `just run 3 --debug`.
+    /// The command with the justfile, such as `just run 3 --trace`.
     pub fn just_command(&self) -> String {
         let mut command = format!("just run {}", self.step);
         for arg in self.args {

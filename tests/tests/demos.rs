@@ -10,9 +10,7 @@ use workshop_tests::{Demo, normalize};
 /// Every demo this file checks: its package and arguments.
 const DEMOS: &[(&str, &[&str])] = &[
     ("step3-callbacks", &[]),
-    ("step3-callbacks", &["--debug"]),
     ("step4-timers", &[]),
-    ("step4-timers", &["--debug"]),
     ("step5-futures", &[]),
     ("step6-select", &[]),
     ("step7-tasks", &["demo"]),

@@ -17,6 +17,13 @@ const CLIENTS: usize = 5;
 const ORIGIN_DELAY: Duration = Duration::from_millis(200);
 
 fn main() -> io::Result<()> {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!(
+            "usage: {}  (no options: it runs the demo)",
+            env!("CARGO_PKG_NAME")
+        );
+        return Ok(());
+    }
     let origin = start(|listener| slow_origin(listener, ORIGIN_DELAY))?;
     let delay = ORIGIN_DELAY.as_secs_f64();
     println!("The origin server takes {delay:.2} s to answer each request.");

@@ -7,6 +7,13 @@ use step2_generators::{
 };
 
 fn main() {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!(
+            "usage: {}  (no options: it runs the demo)",
+            env!("CARGO_PKG_NAME")
+        );
+        return;
+    }
     println!("1. A generator, resumed by hand until it completes");
     let mut generator = Countdown::new(3);
     loop {

@@ -14,6 +14,10 @@ fn bar() {
 }
 
 fn main() {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
+        return;
+    }
     let event_loop = EventLoop::new();
     event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 

@@ -13,6 +13,10 @@ fn on_future_done(future: &Future<i32>) {
 }
 
 fn main() {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
+        return;
+    }
     let event_loop = EventLoop::new();
     event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 

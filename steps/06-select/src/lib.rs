@@ -17,14 +17,17 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, connect, socket};
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, bind, connect, setsockopt, socket,
+    sockopt,
+};
 
 pub mod selectors;
 
@@ -621,6 +624,38 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(stream),
         Err(error) => Err(error.into()),
     }
+}
+
+/// Listens on `addr` with room for 1024 connections not yet accepted. std's listeners have
+/// room for 128: when more clients connect at once, the others' handshakes are dropped and
+/// retried a second later. A busy address says which one it is.
+pub fn listen(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let mut error = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
+    for addr in addr.to_socket_addrs()? {
+        match listen_on(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(failed) if failed.kind() == io::ErrorKind::AddrInUse => {
+                error =
+                    io::Error::new(failed.kind(), format!("{addr} is already in use: {failed}"));
+            }
+            Err(failed) => error = failed,
+        }
+    }
+    Err(error)
+}
+
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let socket = socket(family, SockType::Stream, SockFlag::empty(), None)?;
+    fcntl(&socket, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    // As std does: a port whose last connections are closing can be listened on again at once.
+    setsockopt(&socket, sockopt::ReuseAddr, &true)?;
+    bind(socket.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    nix::sys::socket::listen(&socket, Backlog::new(1024)?)?;
+    Ok(TcpListener::from(socket))
 }
 
 /// The descriptors of a map of watches, as the trace shows them: `[3,5]`.

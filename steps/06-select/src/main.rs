@@ -8,13 +8,13 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use step6_select::{EventLoop, Future, connect_nonblocking, gather, selectors};
+use step6_select::{EventLoop, Future, connect_nonblocking, gather, listen, selectors};
 
 /// How long the server thinks before it answers.
 const SERVER_DELAY: Duration = Duration::from_millis(300);
@@ -125,7 +125,7 @@ fn status_line(response: &[u8]) -> String {
 
 /// A blocking server with a thread per connection, standing in for a slow site far away.
 fn start_server() -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let listener = listen("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -166,6 +166,13 @@ fn new_loop() -> io::Result<EventLoop> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
+        println!(
+            "usage: {} [--trace] [--selector NAME]",
+            env!("CARGO_PKG_NAME")
+        );
+        return ExitCode::SUCCESS;
+    }
     match demo() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -195,21 +202,49 @@ fn demo() -> io::Result<()> {
     let fetches = paths.map(|path| fetch(&event_loop, addr, path));
     let responses = event_loop.run_until_complete(&gather(&event_loop, fetches.to_vec()));
     let elapsed = start.elapsed();
-    for (path, response) in paths
-        .iter()
-        .zip(responses.expect("gather is not cancelled"))
-    {
+    let responses = responses.expect("gather is not cancelled");
+    for (path, response) in paths.iter().zip(&responses) {
         match response {
             Ok(response) => println!("GET {path} -> {response}"),
             Err(error) => println!("GET {path} failed: {error}"),
         }
     }
-    println!(
-        "{} pages in {:.2} s: about the time of one ({:.2} s), not of {} in a row",
-        paths.len(),
-        elapsed.as_secs_f64(),
-        SERVER_DELAY.as_secs_f64(),
-        paths.len()
-    );
+    let fetched = responses.iter().filter(|response| response.is_ok()).count();
+    println!("{}", verdict(elapsed, fetched));
     Ok(())
+}
+
+/// What the measured time says: fetches that waited together take about one server delay,
+/// fetches one after the other a delay each.
+fn verdict(elapsed: Duration, pages: usize) -> String {
+    let took = elapsed.as_secs_f64();
+    let one = SERVER_DELAY.as_secs_f64();
+    if pages == 0 {
+        return format!("no page arrived in {took:.2} s: there is no wait to compare");
+    }
+    let in_a_row = one * pages as f64;
+    let head = format!("{pages} pages in {took:.2} s: about the time of");
+    if took - one < in_a_row - took {
+        format!("{head} one ({one:.2} s), not of {pages} in a row")
+    } else {
+        format!("{head} {pages} in a row ({in_a_row:.2} s), not of one")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_follows_the_measured_time() {
+        let together = verdict(SERVER_DELAY + Duration::from_millis(20), 5);
+        assert!(together.contains("about the time of one"), "{together}");
+        let in_a_row = verdict(SERVER_DELAY * 5, 5);
+        assert!(
+            in_a_row.contains("about the time of 5 in a row"),
+            "{in_a_row}"
+        );
+        let none = verdict(Duration::from_millis(3), 0);
+        assert!(none.starts_with("no page arrived"), "{none}");
+    }
 }

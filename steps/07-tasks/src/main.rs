@@ -59,6 +59,10 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
         }
     }
     match args {
+        ["--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
         [] => serve_proxy("127.0.0.1:8080", (selector, trace), config),
         ["--listen", addr] => serve_proxy(addr, (selector, trace), config),
         ["demo"] => demo((selector, trace)),
@@ -120,6 +124,11 @@ fn serve_proxy(addr: &str, options: LoopOptions, config: Config) -> io::Result<(
 }
 
 fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
+    if requests == 0 {
+        let why = "compare needs at least one client, such as `compare 50`: with none, \
+                   there is nothing to measure";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
     println!("{}", compare(requests, Duration::from_millis(delay_ms))?);
     Ok(())
 }
@@ -173,19 +182,34 @@ fn demo(options: LoopOptions) -> io::Result<()> {
     proxy::flush_log();
     let (answers, elapsed) = answers;
     println!();
-    for ((name, _), answer) in PAGES.iter().zip(answers) {
+    for ((name, _), answer) in PAGES.iter().zip(&answers) {
         println!("{name:<10} -> {answer}");
     }
-    let longest = PAGES.iter().map(|(_, ms)| ms).max().copied().unwrap_or(0);
-    let sum: u64 = PAGES.iter().map(|(_, ms)| ms).sum();
-    println!(
-        "{} answers in {:.2} s: the longest wait ({:.2} s), not the sum ({:.2} s)",
-        PAGES.len(),
-        elapsed.as_secs_f64(),
-        longest as f64 / 1000.0,
-        sum as f64 / 1000.0
-    );
+    let answered: Vec<u64> = PAGES
+        .iter()
+        .zip(&answers)
+        .filter(|(_, answer)| answer.starts_with("HTTP/1.1 200"))
+        .map(|((_, ms), _)| *ms)
+        .collect();
+    println!("{}", verdict(elapsed, &answered));
     Ok(())
+}
+
+/// What the measured time says: waits that overlapped take the longest of them, waits in a
+/// row (a blocked loop) their sum.
+fn verdict(elapsed: Duration, waits_ms: &[u64]) -> String {
+    let took = elapsed.as_secs_f64();
+    let longest = waits_ms.iter().max().copied().unwrap_or(0) as f64 / 1000.0;
+    let sum = waits_ms.iter().sum::<u64>() as f64 / 1000.0;
+    let n = waits_ms.len();
+    if n == 0 {
+        format!("no page arrived in {took:.2} s: there is no wait to compare")
+    } else if took - longest < sum - took {
+        let line = format!("{n} answers in {took:.2} s: the longest wait ({longest:.2} s)");
+        format!("{line}, not the sum ({sum:.2} s)")
+    } else {
+        format!("{n} answers in {took:.2} s: the sum of the waits ({sum:.2} s), not the longest")
+    }
 }
 
 /// One GET through the proxy, as a client does it; the answer's status line and body, or
@@ -197,8 +221,13 @@ async fn get_through(proxy: SocketAddr, url: String) -> String {
         (&stream).write_all(request.as_bytes()).await?;
         let mut response = String::new();
         (&stream).read_to_string(&mut response).await?;
-        let status = response.lines().next().unwrap_or("").to_string();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let status = response.lines().next().unwrap_or("");
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").trim_end();
+        // The proxy's own answers repeat their status in the body: print it once.
+        let reason = status.split_once(' ').map_or("", |(_, reason)| reason);
+        let body = body
+            .strip_prefix(reason)
+            .map_or(body, |rest| rest.trim_start_matches(": "));
         Ok::<_, io::Error>(format!("{status}: {body}"))
     };
     attempt
@@ -235,4 +264,26 @@ async fn answer_slowly(stream: TcpStream) -> io::Result<()> {
         body.len()
     );
     (&stream).write_all(response.as_bytes()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_follows_the_measured_time() {
+        let waits = [1500, 300, 1200, 600, 900];
+        let overlapped = verdict(Duration::from_millis(1520), &waits);
+        assert!(
+            overlapped.contains(": the longest wait (1.50 s)"),
+            "{overlapped}"
+        );
+        let in_a_row = verdict(Duration::from_millis(4530), &waits);
+        assert!(
+            in_a_row.contains(": the sum of the waits (4.50 s)"),
+            "{in_a_row}"
+        );
+        let none = verdict(Duration::from_millis(10), &[]);
+        assert!(none.starts_with("no page arrived"), "{none}");
+    }
 }

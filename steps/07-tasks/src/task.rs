@@ -283,7 +283,7 @@ impl<T: 'static> From<Task<T>> for Future<T> {
 /// The loop's side of a task: the async fn being driven, and where its output goes.
 struct TaskCore<T> {
     id: u64,
-    /// The type name of the async fn's future, for the trace.
+    /// The async fn's type name, such as `main::answer_slowly::{{closure}}`: what the task runs.
     name: &'static str,
     event_loop: EventLoop,
     /// The async fn's state machine; `None` while it is being polled, and once it is over.
@@ -404,7 +404,9 @@ impl<T: 'static> TaskCore<T> {
                 }
                 Err(panic) => {
                     let message = panic_message(&*panic);
-                    eprintln!("Task {} panicked: {message}", self.id);
+                    let function = self.name.trim_end_matches("::{{closure}}");
+                    let function = function.rsplit("::").next().unwrap_or(function);
+                    eprintln!("Task {} ({function}) panicked: {message}", self.id);
                     *self.panic.borrow_mut() = Some(panic);
                     drop(self.done.set_exception(Error::Panicked(message)));
                     outcome(format_args!("panicked"));

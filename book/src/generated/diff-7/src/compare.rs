@@ -61,7 +61,7 @@ pub fn compare(requests: usize, origin_delay: Duration) -> io::Result<Comparison
 
 /// Binds 127.0.0.1 on a port the OS picks and serves it with `serve` on a thread of its own.
 fn spawn_server(serve: impl FnOnce(TcpListener) + Send + 'static) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let listener = crate::listen("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     thread::spawn(move || serve(listener));
     Ok(addr)

@@ -156,7 +156,7 @@ impl TcpListener {
     /// Listens on `addr`. Must be called inside a running loop, which will serve it.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let event_loop = get_running_loop()?;
-        let socket = std::net::TcpListener::bind(addr)?;
+        let socket = crate::listen(addr)?;
         socket.set_nonblocking(true)?;
         Ok(TcpListener {
             io: Registered::new(event_loop, socket),
