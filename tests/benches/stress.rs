@@ -13,7 +13,7 @@
 //! `--release`), a child process, so that its memory and descriptors can be read on their own;
 //! its log is read and counted. The origin and the clients are plain threads in this process.
 //! `cargo bench --bench stress -- --slowloris N --head-timeout S --bulk BYTES --requests N
-//! --connections N` changes the sizes.
+//! --connections N` changes the sizes; a size of 0 skips its load.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -29,6 +29,10 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// How long any one read may take before the stress test calls it a failure.
 const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Enough for the origin never to be what the keep-alive load waits for: each of its threads
+/// waits for the proxy to send a request on each connection it accepts.
+const ORIGIN_THREADS: usize = 128;
 
 fn main() {
     let number = |name: &str, default: u64| -> u64 {
@@ -58,12 +62,19 @@ fn main() {
     let origin = start_origin();
     let proxy = Proxy::start(head_timeout);
     println!("proxy: pid {}, {}", proxy.pid(), proxy.usage());
-    slow_clients(&proxy, origin, slowloris, Duration::from_secs(head_timeout));
-    println!("proxy: {}", proxy.usage());
-    bulk_download(&proxy, origin, bulk);
-    println!("proxy: {}", proxy.usage());
-    keep_alive(&proxy, origin, requests, connections);
-    println!("proxy: {}", proxy.usage());
+    // A size of 0 skips its load.
+    if slowloris > 0 {
+        slow_clients(&proxy, origin, slowloris, Duration::from_secs(head_timeout));
+        println!("proxy: {}", proxy.usage());
+    }
+    if bulk > 0 {
+        bulk_download(&proxy, origin, bulk);
+        println!("proxy: {}", proxy.usage());
+    }
+    if requests > 0 {
+        keep_alive(&proxy, origin, requests, connections);
+        println!("proxy: {}", proxy.usage());
+    }
     println!("the proxy's log: {}", proxy.logged());
 }
 
@@ -378,12 +389,12 @@ fn get_once(proxy: SocketAddr, origin: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// An origin with eight threads that take turns accepting: `/bulk/N` is N bytes, anything
+/// An origin with [`ORIGIN_THREADS`] threads that take turns accepting: `/bulk/N` is N bytes, anything
 /// else a short page; every answer ends the connection, as the proxy asks.
 fn start_origin() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port for the origin");
     let address = listener.local_addr().expect("its address");
-    for _ in 0..8 {
+    for _ in 0..ORIGIN_THREADS {
         let listener = listener.try_clone().expect("the listener, shared");
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {

@@ -400,6 +400,14 @@ impl EventLoop {
     ///
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
+    /// Makes the next iteration ask the selector, even if only task steps are ready then: a
+    /// task that spent its budget yields so that the others' sockets are heard, which they
+    /// would not be if the loop went on skipping the selector (tokio defers such a task until
+    /// its I/O driver has been polled, to the same end).
+    pub(crate) fn ask_selector_next(&self) {
+        self.inner.io_skipped.set(IO_INTERVAL);
+    }
+
     fn run_once(&self) {
         self.inner.iteration.set(self.inner.iteration.get() + 1);
         let only_tasks = self.inner.ready.borrow().is_empty() && !self.inner.stopping.get();

@@ -72,7 +72,9 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
         mut operation: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
         if !task::consume_budget() {
-            // This step has done its share: step again in the next iteration, after the others.
+            // This step has done its share: step again in the next iteration, after the others,
+            // and after the selector is asked, so that their sockets are heard too.
+            self.event_loop.ask_selector_next();
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -223,6 +225,12 @@ impl TcpStream {
     /// The address of this end.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.socket.local_addr()
+    }
+
+    /// Turns Nagle's algorithm off (`TCP_NODELAY`), as std's `set_nodelay` does: small writes
+    /// go out at once instead of waiting for the previous one to be acknowledged.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.socket.set_nodelay(nodelay)
     }
 }
 

@@ -215,6 +215,10 @@ fn out_of_descriptors(error: &io::Error) -> bool {
 /// time; then the connection ends. When a connection breaks instead (the client leaves, say),
 /// or an answer is already on its way, nobody can be told: both connections are closed.
 pub async fn handle_client(client: TcpStream, config: Config) {
+    // An answer goes out in pieces (a head, then the body): with Nagle's algorithm on, a piece
+    // would wait for the client to acknowledge the one before, which a client delays by up to
+    // 40 ms, once per answer on a kept connection. nginx's `tcp_nodelay` says the same.
+    let _ = client.set_nodelay(true);
     let mut from_client = BufReader::new(&client);
     for served in 0.. {
         // Between requests, the client may think as long as the keep-alive limit allows. Then
@@ -425,6 +429,7 @@ async fn proxy(
     };
 
     let origin = connect(client, host, port, config.upstream_timeout).await?;
+    let _ = origin.set_nodelay(true);
     (&origin).write_all(&forwarded).await?;
     let body_sent = Cell::new(matches!(body, Body::Length(0)));
     let upload = pin!(async {

@@ -406,7 +406,7 @@ impl<T: 'static> TaskCore<T> {
                     let message = panic_message(&*panic);
                     let function = self.name.trim_end_matches("::{{closure}}");
                     let function = function.rsplit("::").next().unwrap_or(function);
-                    eprintln!("Task {} ({function}) panicked: {message}", self.id);
+                    eprintln!("Task-{} ({function}) panicked: {message}", self.id);
                     *self.panic.borrow_mut() = Some(panic);
                     drop(self.done.set_exception(Error::Panicked(message)));
                     outcome(format_args!("panicked"));
