@@ -32,8 +32,7 @@ book-check:
 compare N="50" DELAY_MS="100":
     @cargo run --quiet --release --package step7-tasks -- compare {{N}} {{DELAY_MS}}
 
-# The loop's own benchmarks on every step (the talk's), our loop against tokio and asyncio, the
-# selectors with idle connections, the proxy holding 10,000 connections, then the proxies
+# The loop's benchmarks on every step, against tokio and asyncio, the selectors, the proxies
 bench:
     cargo bench --package workshop-tests --bench event_loop
     cargo bench --package workshop-tests --bench versus
@@ -41,8 +40,7 @@ bench:
     cargo bench --package workshop-tests --bench connections
     @cargo run --quiet --release --package step7-tasks -- compare 200 100
 
-# Step 7's proxy under slowloris, a bulk download and 1,000,000 keep-alive requests, each beside
-# a good client; any of `--slowloris N --head-timeout S --bulk BYTES --requests N --connections N`
+# Step 7's proxy under slowloris, a bulk download, 1,000,000 keep-alive requests (see stress.rs)
 stress *ARGS:
     cargo bench --package workshop-tests --bench stress -- {{ARGS}}
 

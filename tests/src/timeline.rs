@@ -14,18 +14,19 @@ static LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(\d+\.\d+)s #(\d+)\s+(.*)$").unwrap());
 
 /// What a trace shows without its times and numbers: the set of its lines with every number,
-/// and every `select`'s timeout, masked. Timing changes the times and the order of a trace's
-/// lines from run to run, and, under load, how many iterations it takes; this shape stays,
-/// unless the code changes.
+/// every list of descriptors, and every `select`'s timeout, masked. Timing changes the times
+/// and the order of a trace's lines from run to run, and, under load, how many iterations it
+/// takes and how many descriptors one `select` answers; this shape stays, unless the code
+/// changes.
 pub fn shape(trace: &str) -> BTreeSet<String> {
     static NUMBER: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"timeout=\S+|\d+(\.\d+)?").unwrap());
-    static LIST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"N(,N)+").unwrap());
+    static LIST: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\[[^\]]*\]").unwrap());
     let masked = trace
         .lines()
         .map(|line| NUMBER.replace_all(line, "N").into_owned());
     masked
-        .map(|line| LIST.replace_all(&line, "N").into_owned())
+        .map(|line| LIST.replace_all(&line, "[…]").into_owned())
         .collect()
 }
 

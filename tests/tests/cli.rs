@@ -74,3 +74,23 @@ fn the_justfile_refuses_a_step_that_does_not_exist() {
         );
     }
 }
+
+/// A demo whose output nobody reads any more (`just run 7 demo | head -2`) ends, with the
+/// panic of the print that failed, instead of waiting forever: reporting a task's panic must
+/// not panic in turn when stderr is closed too.
+#[test]
+fn the_demo_ends_when_its_output_is_closed() {
+    let status = workshop_tests::within_hang("the demo with a closed output", || {
+        let mut demo = Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args(["run", "--quiet", "--package", "step7-tasks", "--", "demo"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cargo can be started");
+        drop(demo.stdout.take());
+        drop(demo.stderr.take());
+        demo.wait().expect("the demo can be waited for")
+    });
+    assert!(!status.success(), "{status}");
+}

@@ -20,7 +20,7 @@ use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, slee
 
 const USAGE: &str = "\
 usage: step7-tasks [--selector NAME] [--trace] [--LIMIT SECONDS]... [--listen ADDR | demo]
-       step7-tasks compare [REQUESTS [DELAY_MS]]
+       step7-tasks compare [CLIENTS [DELAY_MS]]
 limits, in seconds (nginx's defaults): --head-timeout 60, --body-timeout 60,
   --upstream-timeout 30, --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
 

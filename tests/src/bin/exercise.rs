@@ -49,11 +49,12 @@ const STEPS: &[Step] = &[
             Exercise {
                 file: "steps/03-callbacks/src/lib.rs",
                 signature: "fn run_once(",
-                hint: "run_once: count the handles ready now; pop that many from the front, skip \
-                       the cancelled ones, print `Running {handle:?}` in debug mode, run the rest",
+                hint: "run_once: count this iteration (inner.iteration), then the handles ready \
+                       now; pop that many from the front, skip the cancelled ones, trace each \
+                       (`run {name}`, with Name) and run it",
             },
         ],
-        tests: &[("callbacks", "step3_callbacks::")],
+        tests: &[("callbacks", "step3_callbacks::"), ("trace", "step3_")],
     },
     Step {
         number: 4,
@@ -166,6 +167,7 @@ const STEPS: &[Step] = &[
             ("callbacks", "step7_tasks::"),
             ("timers", "step7_tasks::"),
             ("futures", "step7_tasks::"),
+            ("select", "step7_tasks::"),
             ("tasks", ""),
         ],
     },

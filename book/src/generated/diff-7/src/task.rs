@@ -24,7 +24,7 @@ use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::IntoFuture;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -406,7 +406,10 @@ impl<T: 'static> TaskCore<T> {
                     let message = panic_message(&*panic);
                     let function = self.name.trim_end_matches("::{{closure}}");
                     let function = function.rsplit("::").next().unwrap_or(function);
-                    eprintln!("Task-{} ({function}) panicked: {message}", self.id);
+                    // Not `eprintln!`, which panics when stderr is gone (a closed pipe): that
+                    // panic would escape the step, and leave the task forever half-stepped.
+                    let report = format!("Task-{} ({function}) panicked: {message}\n", self.id);
+                    let _ = io::stderr().write_all(report.as_bytes());
                     *self.panic.borrow_mut() = Some(panic);
                     drop(self.done.set_exception(Error::Panicked(message)));
                     outcome(format_args!("panicked"));
