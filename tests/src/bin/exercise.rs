@@ -568,7 +568,7 @@ fn g() {}"##;
         let todo = todo_body(source, start, exercise.hint);
         assert!(is_todo(&todo));
         assert!(todo.lines().all(|line| line.len() <= 100), "{todo}");
-        assert!(todo.contains("{{handle:?}}"), "{todo}");
+        assert!(todo.contains("{{name}}"), "braces escaped: {todo}");
     }
 
     #[test]
