@@ -1,7 +1,8 @@
 //! Helpers shared by the workspace's cross-step tests.
 //!
-//! The snapshot tests run each demo the way a learner does, with `cargo run -p <package>`,
-//! so what is checked is exactly what the book shows and the terminal prints.
+//! The snapshot tests run each demo as a learner does with `cargo run -p <package>`: the
+//! steps are built (once per test program, see [`step_program`]) and the program is run, so
+//! what is checked is exactly what the book shows and the terminal prints.
 
 pub mod book;
 pub mod timeline;
@@ -14,8 +15,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::LazyLock;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -29,17 +30,64 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs `cargo run -q -p <package> -- <args>` in the workspace and returns what it printed on stdout.
+/// The step's program, built from the current sources, as a [`Command`] to run.
+///
+/// `cargo run` per start would build-check the workspace each time, and tests that start
+/// programs at once would queue on cargo's lock; so the seven steps are built once, in the
+/// profile these tests were built in, and their programs run directly from the target folder.
+pub fn step_program(package: &str) -> Command {
+    static PROGRAMS: OnceLock<PathBuf> = OnceLock::new();
+    let folder = PROGRAMS.get_or_init(|| {
+        // A test runs from target/<profile>/deps, a program such as book-sync from
+        // target/<profile>, where the steps' programs are.
+        let exe = std::env::current_exe().expect("a program knows its own path");
+        let mut folder = exe.parent().expect("a program lives in a folder");
+        if folder.ends_with("deps") {
+            folder = folder.parent().expect("deps lives in the profile's folder");
+        }
+        let folder = folder.to_path_buf();
+        let profile = match folder.file_name().and_then(OsStr::to_str) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let packages = PACKAGES.iter().flat_map(|package| ["--package", package]);
+        let build = Command::new(env!("CARGO"))
+            .current_dir(workspace_root())
+            .args(["build", "--quiet", "--bins", "--profile", profile])
+            .args(packages)
+            .output()
+            .expect("cargo can be started");
+        assert!(
+            build.status.success(),
+            "the steps do not build:\n{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        folder
+    });
+    let mut command = Command::new(folder.join(package));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// The seven steps' packages, in order; each builds a program of the same name.
+pub const PACKAGES: [&str; 7] = [
+    "step1-blocking",
+    "step2-generators",
+    "step3-callbacks",
+    "step4-timers",
+    "step5-futures",
+    "step6-select",
+    "step7-tasks",
+];
+
+/// Runs the step's program with `args` and returns what it printed on stdout.
 ///
 /// Panics with the program's stderr when it fails, so a broken demo names itself.
 pub fn run_demo(package: &str, args: &[&str]) -> String {
     Demo::start(package, args).output()
 }
 
-/// A demo started with `cargo run -q -p <package> -- <args>`, still running.
-///
-/// The demos mostly sleep (their origins' delays), so starting several at once and then
-/// collecting each [`output`](Demo::output) takes as long as the slowest, not the sum.
+/// A step's program started with `args`, still running.
 pub struct Demo {
     package: String,
     child: Child,
@@ -48,14 +96,12 @@ pub struct Demo {
 impl Demo {
     /// Starts the demo in the workspace, its output captured.
     pub fn start(package: &str, args: &[&str]) -> Demo {
-        let child = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["run", "--quiet", "--package", package, "--"])
+        let child = step_program(package)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("cargo can be started");
+            .unwrap_or_else(|error| panic!("{package} can be started: {error}"));
         Demo {
             package: package.to_string(),
             child,
@@ -69,15 +115,104 @@ impl Demo {
         let output = self
             .child
             .wait_with_output()
-            .expect("cargo can be waited for");
+            .expect("the demo can be waited for");
         assert!(
             output.status.success(),
-            "`cargo run -p {}` failed with {}:\n{}",
+            "`{}` failed with {}:\n{}",
             self.package,
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).expect("demos print UTF-8")
+    }
+}
+
+/// The demo runs that one test file checks, each as `(test, package, args)`: the test's name as
+/// libtest prints it, and the program to run.
+pub type DemoRuns = &'static [(&'static str, &'static str, &'static [&'static str])];
+
+/// A file's demo runs, started together by the first test that asks for one.
+///
+/// The demos mostly sleep (their origins' delays), so the file takes as long as the slowest
+/// demo rather than the sum. Only the runs of tests that this invocation will run are started
+/// (`cargo test step3_` starts none of step 7's), so a filtered run leaves no demo behind;
+/// a run that was not started beforehand is started when its test asks.
+pub struct Demos {
+    runs: DemoRuns,
+    started: OnceLock<Vec<Mutex<Option<Demo>>>>,
+}
+
+impl Demos {
+    /// The runs, none started yet: a `static` of the test file.
+    pub const fn new(runs: DemoRuns) -> Demos {
+        Demos {
+            runs,
+            started: OnceLock::new(),
+        }
+    }
+
+    /// What the run listed for `package` and `args` printed, as [`run_demo`] would return it.
+    pub fn output(&self, package: &str, args: &[&str]) -> String {
+        let started = self.started.get_or_init(|| {
+            let selected = Selection::from_args();
+            let runs = self.runs.iter();
+            runs.map(|(test, package, args)| {
+                Mutex::new(selected.runs(test).then(|| Demo::start(package, args)))
+            })
+            .collect()
+        });
+        let index = self
+            .runs
+            .iter()
+            .position(|(_, listed, listed_args)| (*listed, *listed_args) == (package, args))
+            .unwrap_or_else(|| panic!("list `{package} {args:?}` among the file's demo runs"));
+        let demo = started[index]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        demo.unwrap_or_else(|| Demo::start(package, args)).output()
+    }
+}
+
+/// Which tests libtest runs, read from this test program's arguments: those whose name holds
+/// one of the filters (or equals it, with `--exact`), or all when there is none, less those
+/// that hold a `--skip`.
+struct Selection {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+}
+
+impl Selection {
+    fn from_args() -> Selection {
+        let mut selection = Selection {
+            filters: Vec::new(),
+            skips: Vec::new(),
+            exact: false,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--exact" => selection.exact = true,
+                "--skip" => selection.skips.extend(args.next()),
+                // The options that take their value as the next argument.
+                "--test-threads" | "--format" | "--color" | "--logfile" | "--shuffle-seed"
+                | "-Z" => {
+                    args.next();
+                }
+                option if option.starts_with('-') => {}
+                filter => selection.filters.push(filter.to_string()),
+            }
+        }
+        selection
+    }
+
+    fn runs(&self, test: &str) -> bool {
+        let hits = |pattern: &String| match self.exact {
+            true => test == pattern,
+            false => test.contains(pattern.as_str()),
+        };
+        (self.filters.is_empty() || self.filters.iter().any(hits)) && !self.skips.iter().any(hits)
     }
 }
 

@@ -148,7 +148,7 @@ macro_rules! callback_tests {
             }
 
             #[test]
-            fn a_loop_run_inside_itself_is_refused_with_asyncio_message() {
+            fn a_loop_run_inside_itself_is_refused_with_asyncio_s_message() {
                 within_hang("run_forever inside run_forever", || {
                     let event_loop = EventLoop::new();
                     let inner = event_loop.clone();

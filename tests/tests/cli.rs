@@ -2,28 +2,18 @@
 
 use std::process::{Command, Output};
 
-use workshop_tests::workspace_root;
+use workshop_tests::{PACKAGES, step_program, workspace_root};
 
 fn run(package: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args(["run", "--quiet", "--package", package, "--"])
+    step_program(package)
         .args(args)
         .output()
-        .expect("cargo can be started")
+        .unwrap_or_else(|error| panic!("{package} can be started: {error}"))
 }
 
 #[test]
 fn help_prints_the_usage_and_succeeds_on_every_step() {
-    for package in [
-        "step1-blocking",
-        "step2-generators",
-        "step3-callbacks",
-        "step4-timers",
-        "step5-futures",
-        "step6-select",
-        "step7-tasks",
-    ] {
+    for package in PACKAGES {
         let output = run(package, &["--help"]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{package} --help failed");
@@ -73,24 +63,4 @@ fn the_justfile_refuses_a_step_that_does_not_exist() {
             "just {args:?}: {stderr}"
         );
     }
-}
-
-/// A demo whose output nobody reads any more (`just run 7 demo | head -2`) ends, with the
-/// panic of the print that failed, instead of waiting forever: reporting a task's panic must
-/// not panic in turn when stderr is closed too.
-#[test]
-fn the_demo_ends_when_its_output_is_closed() {
-    let status = workshop_tests::within_hang("the demo with a closed output", || {
-        let mut demo = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["run", "--quiet", "--package", "step7-tasks", "--", "demo"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("cargo can be started");
-        drop(demo.stdout.take());
-        drop(demo.stderr.take());
-        demo.wait().expect("the demo can be waited for")
-    });
-    assert!(!status.success(), "{status}");
 }

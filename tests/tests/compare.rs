@@ -8,8 +8,9 @@ use step7_tasks::compare::compare;
 
 #[test]
 fn the_async_proxy_serves_a_batch_many_times_faster_than_the_blocking_one() {
-    // 20 clients show the ratio; 50 ms is still far above the async proxy's own cost per batch.
-    let comparison = compare(20, Duration::from_millis(50)).expect("both proxies serve the batch");
+    // 12 clients leave room for a ratio of 3 on a loaded machine (at best it is 12); 30 ms is
+    // still far above the async proxy's own cost per batch.
+    let comparison = compare(12, Duration::from_millis(30)).expect("both proxies serve the batch");
     // Expected near 20; a slow, loaded machine slows the async side most, so leave room.
     assert!(
         comparison.ratio() >= 3.0,
@@ -19,7 +20,7 @@ fn the_async_proxy_serves_a_batch_many_times_faster_than_the_blocking_one() {
         comparison.ratio()
     );
     assert!(
-        comparison.blocking >= comparison.origin_delay * 20,
+        comparison.blocking >= comparison.origin_delay * 12,
         "one at a time means one origin delay per request"
     );
 }

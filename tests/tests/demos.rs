@@ -1,74 +1,300 @@
-//! Every event-loop step's demo, run as the learner runs it (`cargo run -p …`), compared with
-//! its snapshot. Durations and ports vary from run to run, so `normalize` masks them; the
-//! words and the order of the lines are checked exactly.
+//! Every step's demo, run as the learner runs it (`just run N`), compared with its snapshot,
+//! and the loop steps' `--trace`. Durations and ports vary from run to run, so `normalize` masks
+//! them; the words and the order of the lines are checked exactly.
 
-use std::sync::{LazyLock, Mutex};
+use std::io::{BufRead, BufReader};
 
 use insta::assert_snapshot;
-use workshop_tests::{Demo, normalize};
+use workshop_tests::{Demos, normalize};
 
-/// Every demo this file checks: its package and arguments.
-const DEMOS: &[(&str, &[&str])] = &[
-    ("step3-callbacks", &[]),
-    ("step4-timers", &[]),
-    ("step5-futures", &[]),
-    ("step6-select", &[]),
-    ("step7-tasks", &["demo"]),
-    ("step7-tasks", &["compare", "10", "50"]),
-];
+/// Every demo run this file checks, by the test that checks it. They are started together:
+/// the file takes as long as the slowest demo, not the sum.
+static DEMOS: Demos = Demos::new(&[
+    (
+        "step1_demo_prints_what_the_book_shows",
+        "step1-blocking",
+        &[],
+    ),
+    (
+        "step2_demo_prints_what_the_book_shows",
+        "step2-generators",
+        &[],
+    ),
+    (
+        "step3_demo_prints_what_the_book_shows",
+        "step3-callbacks",
+        &[],
+    ),
+    ("step4_demo_prints_what_the_book_shows", "step4-timers", &[]),
+    (
+        "step5_demo_prints_what_the_book_shows",
+        "step5-futures",
+        &[],
+    ),
+    ("step6_demo_prints_what_the_book_shows", "step6-select", &[]),
+    (
+        "step7_demo_prints_what_the_book_shows",
+        "step7-tasks",
+        &["demo"],
+    ),
+    (
+        "step7_compare_prints_what_the_book_shows",
+        "step7-tasks",
+        &["compare", "10", "50"],
+    ),
+    (
+        "trace::step3_traces_each_callback_by_its_name_in_one_iteration",
+        "step3-callbacks",
+        &["--trace"],
+    ),
+    (
+        "trace::step4_traces_the_timer_and_the_sleep_until_it_is_due",
+        "step4-timers",
+        &["--trace"],
+    ),
+    (
+        "trace::step5_names_done_callbacks_by_the_users_function",
+        "step5-futures",
+        &["--trace"],
+    ),
+    (
+        "trace::step6_traces_what_select_was_asked_and_what_it_answered",
+        "step6-select",
+        &["--trace"],
+    ),
+    (
+        "trace::step7_traces_each_task_step_its_outcome_and_who_woke_it",
+        "step7-tasks",
+        &["--trace", "demo"],
+    ),
+]);
 
-/// The demos, all started by the first test that asks: they mostly sleep, so the file takes
-/// as long as the slowest demo rather than the sum of them.
-static STARTED: LazyLock<Vec<Mutex<Option<Demo>>>> = LazyLock::new(|| {
-    DEMOS
-        .iter()
-        .map(|(package, args)| Mutex::new(Some(Demo::start(package, args))))
-        .collect()
-});
-
-/// What the demo listed in [`DEMOS`] printed, the same as `run_demo(package, args)`.
 fn run_demo(package: &str, args: &[&str]) -> String {
-    let index = DEMOS
-        .iter()
-        .position(|demo| *demo == (package, args))
-        .unwrap_or_else(|| panic!("list `{package} {args:?}` in DEMOS"));
-    let demo = STARTED[index]
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()
-        .expect("each demo is checked by one test");
-    demo.output()
+    DEMOS.output(package, args)
 }
 
 #[test]
-fn step3_callbacks() {
+fn step1_demo_prints_what_the_book_shows() {
+    assert_snapshot!(normalize(&run_demo("step1-blocking", &[])));
+}
+
+#[test]
+fn step2_demo_prints_what_the_book_shows() {
+    assert_snapshot!(run_demo("step2-generators", &[]));
+}
+
+#[test]
+fn step3_demo_prints_what_the_book_shows() {
     assert_snapshot!(run_demo("step3-callbacks", &[]));
 }
 
 #[test]
-fn step4_timers() {
+fn step4_demo_prints_what_the_book_shows() {
     assert_snapshot!(run_demo("step4-timers", &[]));
 }
 
 #[test]
-fn step5_futures() {
+fn step5_demo_prints_what_the_book_shows() {
     assert_snapshot!(normalize(&run_demo("step5-futures", &[])));
 }
 
 #[test]
-fn step6_select() {
+fn step6_demo_prints_what_the_book_shows() {
     assert_snapshot!(normalize(&run_demo("step6-select", &[])));
 }
 
 #[test]
-fn step7_tasks_demo() {
+fn step7_demo_prints_what_the_book_shows() {
     assert_snapshot!(normalize(&run_demo("step7-tasks", &["demo"])));
 }
 
 #[test]
-fn step7_tasks_compare() {
+fn step7_compare_prints_what_the_book_shows() {
     assert_snapshot!(normalize(&run_demo(
         "step7-tasks",
         &["compare", "10", "50"]
     )));
+}
+
+/// A demo whose output nobody reads any more (`just run 7 demo | head -2`) ends, with the
+/// panic of the print that failed, instead of waiting forever: reporting a task's panic must
+/// not panic in turn when stderr is closed too.
+#[test]
+fn step7_demo_ends_when_its_output_is_closed() {
+    let status = workshop_tests::within_hang("the demo with a closed output", || {
+        let mut demo = workshop_tests::step_program("step7-tasks")
+            .arg("demo")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the demo can be started");
+        // The first line is printed before the loop starts; the next ones by a task, whose
+        // print then fails.
+        let mut first = String::new();
+        let mut stdout = BufReader::new(demo.stdout.take().expect("the demo's output"));
+        stdout.read_line(&mut first).expect("the demo's first line");
+        assert_eq!(first, "asyncio.run(greet()):\n");
+        drop(stdout);
+        drop(demo.stderr.take());
+        demo.wait().expect("the demo can be waited for")
+    });
+    assert!(!status.success(), "{status}");
+}
+
+/// `--trace`, each step's debug mode: every loop step's demo prints the events its step adds, in
+/// order, each line with a time and an iteration. Times vary, so only orders and counts are
+/// checked.
+mod trace {
+    use super::run_demo;
+
+    /// The trace lines of the listed demo run's output.
+    fn trace(package: &str, args: &[&str]) -> Vec<(u64, String)> {
+        trace_lines(&run_demo(package, args))
+    }
+
+    /// The trace lines of a demo's output, as `(iteration, event)`; the demo's own lines are left
+    /// out.
+    fn trace_lines(output: &str) -> Vec<(u64, String)> {
+        let line = regex::Regex::new(r"^\s*\d+\.\d\ds #(\d+)\s+(.*)$").unwrap();
+        output
+            .lines()
+            .filter_map(|text| line.captures(text))
+            .map(|captures| (captures[1].parse().unwrap(), captures[2].to_string()))
+            .collect()
+    }
+
+    /// The events of `trace` that start with `prefix`.
+    fn events<'a>(trace: &'a [(u64, String)], prefix: &str) -> Vec<&'a str> {
+        let events = trace.iter().map(|(_, event)| event.as_str());
+        events.filter(|event| event.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn step3_traces_each_callback_by_its_name_in_one_iteration() {
+        let trace = trace("step3-callbacks", &["--trace"]);
+        assert_eq!(
+            trace,
+            [
+                (1, "run foo".to_string()),
+                (1, "run bar".to_string()),
+                (1, "run main::{{closure}}".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn step3_without_trace_prints_no_trace() {
+        // Not a listed run: the snapshot's run has the same arguments, and each is taken once.
+        let output = workshop_tests::run_demo("step3-callbacks", &[]);
+        assert!(trace_lines(&output).is_empty());
+    }
+
+    #[test]
+    fn step4_traces_the_timer_and_the_sleep_until_it_is_due() {
+        let trace = trace("step4-timers", &["--trace"]);
+        let events: Vec<&str> = trace.iter().map(|(_, event)| event.as_str()).collect();
+        assert_eq!(events[0], "timer main::{{closure}} due in 1.00s");
+        assert_eq!(events[1..3], ["sleep 0.00s", "run main::{{closure}}"]);
+        assert!(events[3].starts_with("sleep ") && events[3] != "sleep 0.00s");
+        assert_eq!(
+            events[4..],
+            ["timer main::{{closure}} is due", "run main::{{closure}}"]
+        );
+        let iterations: Vec<u64> = trace.iter().map(|(iteration, _)| *iteration).collect();
+        assert_eq!(iterations, [0, 1, 1, 2, 2, 2]);
+    }
+
+    #[test]
+    fn step5_names_done_callbacks_by_the_users_function() {
+        let trace = trace("step5-futures", &["--trace"]);
+        assert_eq!(events(&trace, "run on_future_done"), ["run on_future_done"]);
+        assert_eq!(events(&trace, "timer sleep::{{closure}} due in").len(), 3);
+        assert_eq!(events(&trace, "timer sleep::{{closure}} is due").len(), 3);
+        assert_eq!(events(&trace, "run gather::{{closure}}").len(), 3);
+        assert!(
+            events(&trace, "run ")
+                .iter()
+                .all(|event| !event.contains("schedule"))
+        );
+    }
+
+    #[test]
+    fn step6_traces_what_select_was_asked_and_what_it_answered() {
+        let trace = trace("step6-select", &["--trace"]);
+        let asked = events(&trace, "select read=");
+        let answered = events(&trace, "select -> ");
+        assert_eq!(asked.len(), answered.len());
+        assert!(asked[0].ends_with("timeout=0.00s"));
+        // The five connections in progress, in one wait with no deadline. Their numbers depend on
+        // which descriptors the server's thread took meanwhile.
+        let five_connecting = |event: &&str| {
+            let writers = event.strip_prefix("select read=[] write=[");
+            let writers = writers.and_then(|rest| rest.strip_suffix("] timeout=forever"));
+            writers.is_some_and(|fds| fds.split(',').count() == 5)
+        };
+        assert!(asked.iter().any(five_connecting), "{asked:?}");
+        assert_eq!(events(&trace, "add_writer fd ").len(), 5);
+        assert_eq!(events(&trace, "add_reader fd ").len(), 5);
+        assert_eq!(events(&trace, "remove_reader fd ").len(), 5);
+        // Each ask comes before its answer, in the same iteration.
+        let selects = trace
+            .iter()
+            .filter(|(_, event)| event.starts_with("select"));
+        let selects: Vec<_> = selects.collect();
+        for pair in selects.chunks(2) {
+            assert!(pair[0].1.starts_with("select read=") && pair[1].1.starts_with("select -> "));
+            assert_eq!(pair[0].0, pair[1].0);
+        }
+        // The callbacks bear the names of the demo's closures, not of the loop's wrapper.
+        assert!(
+            events(&trace, "run ")
+                .iter()
+                .all(|event| !event.contains("schedule_watch"))
+        );
+        assert_eq!(
+            events(&trace, "run fetch::{{closure}}::{{closure}}").len(),
+            5
+        );
+    }
+
+    #[test]
+    fn step7_traces_each_task_step_its_outcome_and_who_woke_it() {
+        let trace = trace("step7-tasks", &["--trace", "demo"]);
+        let greet: Vec<&str> = trace
+            .iter()
+            .take_while(|(_, event)| !event.ends_with("-> Ready"))
+            .map(|(_, event)| event.as_str())
+            .filter(|event| event.contains("Task-0") || event.starts_with("timer"))
+            .collect();
+        assert_eq!(
+            greet,
+            [
+                "create_task Task-0 greet::{{closure}}",
+                "timer sleep::{{closure}}::{{closure}} due in 1.00s",
+                "Task-0 greet::{{closure}} -> Pending on a future",
+                "timer sleep::{{closure}}::{{closure}} is due",
+                "wake Task-0 by sleep::{{closure}}::{{closure}}",
+            ]
+        );
+        assert_eq!(
+            events(&trace, "Task-0 greet::{{closure}} -> Ready").len(),
+            1
+        );
+        // The proxy demo: five clients, each created, stepped until ready.
+        let clients = events(&trace, "create_task").into_iter();
+        assert_eq!(
+            clients
+                .filter(|event| event.ends_with("get_through::{{closure}}"))
+                .count(),
+            5
+        );
+        let ready = |name: &str| {
+            let ready = trace.iter().filter(|(_, event)| event.contains(name));
+            ready
+                .filter(|(_, event)| event.ends_with("-> Ready"))
+                .count()
+        };
+        assert_eq!(ready("get_through::{{closure}}"), 5);
+        assert!(!events(&trace, "wake Task-").is_empty());
+    }
 }

@@ -39,7 +39,7 @@ fn start_proxy() -> SocketAddr {
             let listener = step7_tasks::net::TcpListener::bind("127.0.0.1:0").unwrap();
             bound_tx.send(listener.local_addr().unwrap()).unwrap();
             let config = Config {
-                head_timeout: Duration::from_secs(1),
+                head_timeout: Duration::from_millis(400),
                 log: false,
                 ..Config::default()
             };

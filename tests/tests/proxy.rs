@@ -350,7 +350,7 @@ macro_rules! proxy_tests {
                 let (mute, hung_up) = start_mute_origin();
                 // Long enough for the good origin to answer on a loaded machine, short enough for a test.
                 let proxy = start_proxy(Config {
-                    upstream_timeout: Duration::from_secs(1),
+                    upstream_timeout: Duration::from_millis(300),
                     ..Config::default()
                 });
 
@@ -374,7 +374,7 @@ macro_rules! proxy_tests {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
                 let proxy = start_proxy(Config {
-                    head_timeout: Duration::from_millis(300),
+                    head_timeout: Duration::from_millis(200),
                     ..Config::default()
                 });
                 // A slowloris, whose head never ends, and a TLS hello sent to a plain port.
@@ -484,7 +484,7 @@ macro_rules! proxy_tests {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
                 let proxy = start_proxy(Config {
-                    keepalive_timeout: Duration::from_millis(300),
+                    keepalive_timeout: Duration::from_millis(200),
                     ..Config::default()
                 });
                 let client = connect(proxy);
@@ -551,44 +551,54 @@ macro_rules! proxy_tests {
             fn stalled_bodies_answers_and_tunnels_end_after_their_idle_limits() {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
-                let (mute, hung_up) = start_mute_origin();
-                let limit = Duration::from_millis(300);
+                let limit = Duration::from_millis(200);
                 let proxy = start_proxy(Config {
                     body_timeout: limit,
                     response_timeout: limit,
                     tunnel_timeout: limit,
                     ..Config::default()
                 });
-
-                // A body that stops halfway: 408, and the origin connection closed.
-                let mut client = connect(proxy);
-                let head = format!("POST http://{mute}/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n");
-                client.write_all(head.as_bytes()).unwrap();
-                client.write_all(b"0123456789").unwrap();
-                let (head, _) = read_answer(&mut client);
-                assert!(head.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{head}");
-                let (received, closed) = next(&hung_up);
-                assert!(closed && received.ends_with(b"0123456789"));
-
-                // An answer that stops halfway: the client gets what came, then the end.
-                let (stalling, gave_up) = start_stalling_origin();
-                let mut client = connect(proxy);
-                let request = format!("GET http://{stalling}/ HTTP/1.1\r\nHost: test\r\n\r\n");
-                client.write_all(request.as_bytes()).unwrap();
-                let (head, body) = read_answer(&mut client);
-                assert!(head.contains("\r\nContent-Length: 100\r\n"), "{head}");
-                assert_eq!(body, b"half");
-                assert!(next(&gave_up), "the proxy left the origin connection open");
-
-                // A tunnel in which nobody speaks.
-                let mut client = connect(proxy);
-                let request = format!("CONNECT {mute} HTTP/1.1\r\nHost: test\r\n\r\n");
-                client.write_all(request.as_bytes()).unwrap();
-                let (head, body) = read_answer(&mut client);
-                assert_eq!(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
-                assert!(body.is_empty());
-                let (received, closed) = next(&hung_up);
-                assert!(closed && received.is_empty());
+                // The three stalls wait out their limits side by side.
+                let body = || {
+                    // A body that stops halfway: 408, and the origin connection closed.
+                    let (mute, hung_up) = start_mute_origin();
+                    let mut client = connect(proxy);
+                    let head = format!("POST http://{mute}/upload HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n");
+                    client.write_all(head.as_bytes()).unwrap();
+                    client.write_all(b"0123456789").unwrap();
+                    let (head, _) = read_answer(&mut client);
+                    assert!(head.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{head}");
+                    let (received, closed) = next(&hung_up);
+                    assert!(closed && received.ends_with(b"0123456789"));
+                };
+                let answer = || {
+                    // An answer that stops halfway: the client gets what came, then the end.
+                    let (stalling, gave_up) = start_stalling_origin();
+                    let mut client = connect(proxy);
+                    let request = format!("GET http://{stalling}/ HTTP/1.1\r\nHost: test\r\n\r\n");
+                    client.write_all(request.as_bytes()).unwrap();
+                    let (head, body) = read_answer(&mut client);
+                    assert!(head.contains("\r\nContent-Length: 100\r\n"), "{head}");
+                    assert_eq!(body, b"half");
+                    assert!(next(&gave_up), "the proxy left the origin connection open");
+                };
+                let tunnel = || {
+                    // A tunnel in which nobody speaks.
+                    let (mute, hung_up) = start_mute_origin();
+                    let mut client = connect(proxy);
+                    let request = format!("CONNECT {mute} HTTP/1.1\r\nHost: test\r\n\r\n");
+                    client.write_all(request.as_bytes()).unwrap();
+                    let (head, body) = read_answer(&mut client);
+                    assert_eq!(head, "HTTP/1.1 200 Connection Established\r\n\r\n");
+                    assert!(body.is_empty());
+                    let (received, closed) = next(&hung_up);
+                    assert!(closed && received.is_empty());
+                };
+                thread::scope(|scope| {
+                    for stall in [scope.spawn(body), scope.spawn(answer), scope.spawn(tunnel)] {
+                        stall.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    }
+                });
                 assert_good_request(proxy, origin);
             }
         }
@@ -909,14 +919,12 @@ fn a_log_that_nobody_reads_does_not_stop_the_proxy() {
     let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
     let mut proxy = ProxyProcess(
-        std::process::Command::new(env!("CARGO"))
-            .current_dir(workshop_tests::workspace_root())
-            .args(["run", "--quiet", "--package", "step7-tasks", "--"])
+        workshop_tests::step_program("step7-tasks")
             .args(["--listen", "127.0.0.1:0"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("cargo can be started"),
+            .expect("the proxy can be started"),
     );
     let mut output = BufReader::new(proxy.0.stdout.take().expect("the proxy's output"));
     let mut first = String::new();
@@ -927,10 +935,23 @@ fn a_log_that_nobody_reads_does_not_stop_the_proxy() {
         .and_then(|rest| rest.split([',', '\n']).next())
         .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
     let address: SocketAddr = address.parse().unwrap();
-    // From here on, nobody reads the proxy's output: a pipe holds about 64 KiB, some thousand
-    // log lines, and the proxy must go on serving when it is full.
-    for _ in 0..3_000 {
-        assert_good_request(address, origin);
+    // From here on, nobody reads the proxy's output. A pipe holds 64 KiB or less, eight of
+    // these log lines with their 8 KiB targets, and the proxy must go on serving when it is full.
+    let path = format!("/long?{}", "x".repeat(8 * 1024));
+    for _ in 0..200 {
+        let answer = exchange(
+            address,
+            format!(
+                "GET http://{origin}{path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(
+            answer.ends_with(&format!("you asked for {path}\n")),
+            "{answer}"
+        );
     }
+    assert_good_request(address, origin);
     drop(output);
 }

@@ -30,12 +30,12 @@ const STEPS: &[Step] = &[
     Step {
         number: 1,
         exercises: &[],
-        tests: &[("step1", "")],
+        tests: &[("step1", ""), ("demos", "step1_")],
     },
     Step {
         number: 2,
         exercises: &[],
-        tests: &[("step2", "")],
+        tests: &[("step2", ""), ("demos", "step2_")],
     },
     Step {
         number: 3,
@@ -54,7 +54,7 @@ const STEPS: &[Step] = &[
                        (`run {name}`, with Name) and run it",
             },
         ],
-        tests: &[("callbacks", "step3_callbacks::"), ("trace", "step3_")],
+        tests: &[("callbacks", "step3_callbacks::"), ("demos", "step3_")],
     },
     Step {
         number: 4,
@@ -84,6 +84,7 @@ const STEPS: &[Step] = &[
         tests: &[
             ("callbacks", "step4_timers::"),
             ("timers", "step4_timers::"),
+            ("demos", "step4_"),
         ],
     },
     Step {
@@ -112,6 +113,7 @@ const STEPS: &[Step] = &[
             ("callbacks", "step5_futures::"),
             ("timers", "step5_futures::"),
             ("futures", "step5_futures::"),
+            ("demos", "step5_"),
         ],
     },
     Step {
@@ -138,6 +140,7 @@ const STEPS: &[Step] = &[
             ("timers", "step6_select::"),
             ("futures", "step6_select::"),
             ("select", "step6_select::"),
+            ("demos", "step6_"),
         ],
     },
     Step {
@@ -169,6 +172,7 @@ const STEPS: &[Step] = &[
             ("futures", "step7_tasks::"),
             ("select", "step7_tasks::"),
             ("tasks", ""),
+            ("demos", "step7_"),
         ],
     },
 ];
