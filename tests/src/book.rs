@@ -266,37 +266,47 @@ pub fn generate() -> BTreeMap<PathBuf, String> {
     files
 }
 
-/// The pieces of `step`'s diff that its chapter shows, named by the file they change, so that
-/// an edit to one file renames nothing of the others: a new file whole, as
-/// `diff-N/src/task.rs`, to show as Rust; a changed one hunk by hunk, as
-/// `diff-N/src/lib.rs/01.diff`, `02.diff`, … in the file's order.
+/// The hunks of `step`'s changed files, named by the file they change so that an edit to one
+/// file renames nothing of the others: `diff-N/src/lib.rs/01.diff`, `02.diff`, … in the file's
+/// order. A new file is not cut up: its chapter shows it whole (see [`new_files`]).
 pub fn hunk_files(step: &Step, diff: &str) -> Vec<(PathBuf, String)> {
-    let prefix = format!("+++ steps/{}/", step.dir);
     let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-    let mut files = Vec::new();
-    for hunk in split_hunks(diff) {
-        let file = hunk
-            .lines()
-            .find_map(|line| line.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("a hunk of step {} names no file: {hunk}", step.number))
-            .to_string();
-        let is_new = hunk.lines().any(|line| line.starts_with("@@ -0,0 "));
-        if is_new {
-            let source = workspace_root().join("steps").join(&step.dir).join(&file);
-            let contents = fs::read_to_string(&source)
-                .unwrap_or_else(|error| panic!("cannot read {}: {error}", source.display()));
-            files.push((step.diff_dir().join(&file), contents));
-        } else {
+    let changed = file_hunks(step, diff).filter(|(_, is_new, _)| !is_new);
+    changed
+        .map(|(file, _, hunk)| {
             let count = counts.entry(file.clone()).or_default();
             *count += 1;
             let name = format!("{count:02}.diff");
-            files.push((step.diff_dir().join(&file).join(name), hunk));
-        }
-    }
-    files
+            (step.diff_dir().join(file).join(name), hunk)
+        })
+        .collect()
 }
 
-/// Whether a path under `generated/` is a piece of a step's diff that a chapter must show:
+/// The files that `step`'s diff adds, as paths from the workspace's root
+/// (`steps/07-tasks/src/task.rs`): its chapter includes each from the step itself, as Rust.
+pub fn new_files(step: &Step, diff: &str) -> Vec<PathBuf> {
+    let added = file_hunks(step, diff).filter(|(_, is_new, _)| *is_new);
+    added
+        .map(|(file, _, _)| Path::new("steps").join(&step.dir).join(file))
+        .collect()
+}
+
+/// Each hunk of `step`'s diff with the file it is in and whether it adds that file whole.
+fn file_hunks(step: &Step, diff: &str) -> impl Iterator<Item = (String, bool, String)> {
+    let prefix = format!("+++ steps/{}/", step.dir);
+    let number = step.number;
+    split_hunks(diff).into_iter().map(move |hunk| {
+        let file = hunk
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("a hunk of step {number} names no file: {hunk}"))
+            .to_string();
+        let is_new = hunk.lines().any(|line| line.starts_with("@@ -0,0 "));
+        (file, is_new, hunk)
+    })
+}
+
+/// Whether a path under `generated/` is a hunk of a step's diff that a chapter must show:
 /// anything under `diff-N/` but the whole diff, `full.diff`.
 pub fn is_hunk_file(path: &Path) -> bool {
     let mut components = path.components();

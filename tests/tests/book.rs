@@ -11,30 +11,43 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::LazyLock;
 
 use regex::Regex;
-use workshop_tests::book::{RUNS, Step, book_src, generated_dir, is_hunk_file, on_disk, steps};
+use workshop_tests::book::{
+    RUNS, Step, book_src, generated_dir, is_hunk_file, new_files, on_disk, steps,
+};
+use workshop_tests::workspace_root;
 
 #[test]
 fn each_step_shows_every_hunk_of_its_diff_once() {
     let disk = on_disk();
+    let root = workspace_root();
     for step in steps().iter().skip(1).filter(|step| step.in_book()) {
-        let expected: Vec<&PathBuf> = disk
+        // What the chapter must show, as paths from the workspace's root: each hunk of a
+        // changed file, from book/src/generated/, and each new file, from the step itself.
+        let generated = generated_dir();
+        let generated = generated
+            .strip_prefix(&root)
+            .expect("the book is in the workspace");
+        let hunks = disk
             .keys()
-            .filter(|path| path.starts_with(step.diff_dir()) && is_hunk_file(path))
-            .collect();
-        assert!(
-            !expected.is_empty(),
-            "no hunk files for step {}: run `just book-sync`",
-            step.number
-        );
+            .filter(|path| path.starts_with(step.diff_dir()) && is_hunk_file(path));
+        let mut expected: Vec<PathBuf> = hunks.map(|path| generated.join(path)).collect();
+        let Some(full) = disk.get(&step.diff_dir().join("full.diff")) else {
+            panic!("no diff for step {}: run `just book-sync`", step.number);
+        };
+        let new_files = new_files(step, full);
+        expected.extend(new_files.iter().cloned());
         let pages = pages(step);
-        // Each hunk shown: (where, the fence it is shown in, its path under generated/).
+        // Each piece shown: (where, the fence it is shown in, its path).
         let mut shown = Vec::new();
         for page in &pages {
             for (line, target) in page.includes() {
-                let Ok(relative) = target.strip_prefix(generated_dir()) else {
+                let Ok(relative) = target.strip_prefix(&root) else {
                     continue;
                 };
-                if relative.starts_with(step.diff_dir()) && is_hunk_file(relative) {
+                let is_hunk = relative
+                    .strip_prefix(generated)
+                    .is_ok_and(|path| path.starts_with(step.diff_dir()) && is_hunk_file(path));
+                if is_hunk || new_files.iter().any(|new| new == relative) {
                     let place = format!("{} line {line}", page.name);
                     shown.push((place, page.fence(line), relative.to_path_buf()));
                 }
@@ -46,18 +59,18 @@ fn each_step_shows_every_hunk_of_its_diff_once() {
         };
         let page_names: Vec<&str> = pages.iter().map(|page| page.name.as_str()).collect();
         let mut problems = Vec::new();
-        for hunk in &expected {
+        for piece in &expected {
             let places: Vec<&str> = shown
                 .iter()
-                .filter(|(_, _, path)| path == *hunk)
+                .filter(|(_, _, path)| path == piece)
                 .map(|(place, _, _)| place.as_str())
                 .collect();
             match places.len() {
-                0 => problems.push(format!("{} is not shown", self::shown(hunk))),
+                0 => problems.push(format!("{} is not shown", piece.display())),
                 1 => {}
                 _ => problems.push(format!(
                     "{} is shown {} times: {}",
-                    self::shown(hunk),
+                    piece.display(),
                     places.len(),
                     places.join(", ")
                 )),
@@ -65,16 +78,16 @@ fn each_step_shows_every_hunk_of_its_diff_once() {
         }
         for (place, fence, path) in &shown {
             let language = if is_diff(path) { "```diff" } else { "```rust" };
-            if !disk.contains_key(path) {
+            if is_diff(path) && !expected.contains(path) {
                 problems.push(format!(
                     "{place} shows {}, no longer a hunk of the diff",
-                    self::shown(path)
+                    path.display()
                 ));
             } else if fence.trim_end() != language {
                 problems.push(format!(
                     "{place} shows {} in a {} block; a new file goes in ```rust, a changed one \
                      in ```diff",
-                    self::shown(path),
+                    path.display(),
                     fence.trim()
                 ));
             }
@@ -90,15 +103,15 @@ fn each_step_shows_every_hunk_of_its_diff_once() {
             if let Some((before_place, _, before)) = earlier_later_hunk {
                 problems.push(format!(
                     "{place} shows {} after {} ({before_place}): show one file's hunks in order",
-                    self::shown(path),
-                    self::shown(before)
+                    path.display(),
+                    before.display()
                 ));
             }
         }
         assert!(
             problems.is_empty(),
-            "step {}'s pages ({}) must show each hunk of its diff exactly once (after \
-             `just book-sync`, a new hunk must be added to a chapter):\n  {}",
+            "step {}'s pages ({}) must show each hunk of its diff, and each new file, exactly \
+             once (after `just book-sync`, a new hunk must be added to a chapter):\n  {}",
             step.number,
             page_names.join(", "),
             problems.join("\n  ")
