@@ -233,15 +233,17 @@ struct Name(&'static str);
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.0.replace(concat!(env!("CARGO_CRATE_NAME"), "::"), "");
+        let mut short = String::new();
         let mut depth = 0;
         for c in name.chars() {
             match c {
                 '<' => depth += 1,
                 '>' => depth -= 1,
-                c if depth == 0 => write!(f, "{c}")?,
+                c if depth == 0 => short.push(c),
                 _ => {}
             }
         }
-        Ok(())
+        // A method of a trait's impl leaves an empty segment where `<impl … for …>` was.
+        write!(f, "{}", short.replace("::::", "::"))
     }
 }
