@@ -178,7 +178,13 @@ pub fn render(output: &str, title: &str) -> String {
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">"#
+        concat!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" "#,
+            r#"height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" "#,
+            r#"font-size="11">"#,
+        ),
+        width = width,
+        height = height,
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
@@ -192,9 +198,15 @@ pub fn render(output: &str, title: &str) -> String {
         let time = tick as f64 * span;
         let _ = writeln!(
             svg,
-            r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{bottom}" stroke="#ddd"/><text x="{0:.1}" y="{1}" text-anchor="middle">{time:.2} s</text>"##,
+            concat!(
+                r##"<line x1="{0:.1}" y1="{TOP}" x2="{0:.1}" y2="{bottom}" stroke="#ddd"/><text "##,
+                r##"x="{0:.1}" y="{1}" text-anchor="middle">{time:.2} s</text>"##,
+            ),
             x(time),
-            bottom + 14.0
+            bottom + 14.0,
+            TOP = TOP,
+            bottom = bottom,
+            time = time,
         );
     }
     for (row, (name, marks)) in lanes.0.iter().enumerate() {
@@ -211,7 +223,10 @@ pub fn render(output: &str, title: &str) -> String {
             let _ = match *mark {
                 Mark::Wait { start, end } => writeln!(
                     svg,
-                    r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="8" fill="#bcd4ec"><title>waits {:.2} s</title></rect>"##,
+                    concat!(
+                        r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="8" fill="#bcd4ec">"##,
+                        r##"<title>waits {:.2} s</title></rect>"##,
+                    ),
                     x(start),
                     y + 7.0,
                     (x(end) - x(start)).max(1.0),
@@ -219,15 +234,23 @@ pub fn render(output: &str, title: &str) -> String {
                 ),
                 Mark::Run(time) => writeln!(
                     svg,
-                    r##"<rect x="{:.1}" y="{:.1}" width="3" height="16" fill="#1f4e79"><title>runs at {time:.2} s</title></rect>"##,
+                    concat!(
+                        r##"<rect x="{:.1}" y="{:.1}" width="3" height="16" fill="#1f4e79">"##,
+                        r##"<title>runs at {time:.2} s</title></rect>"##,
+                    ),
                     x(time) - 1.5,
-                    y + 3.0
+                    y + 3.0,
+                    time = time,
                 ),
                 Mark::Wake(time) => writeln!(
                     svg,
-                    r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#e07b00"><title>woken at {time:.2} s</title></circle>"##,
+                    concat!(
+                        r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#e07b00">"##,
+                        r##"<title>woken at {time:.2} s</title></circle>"##,
+                    ),
                     x(time),
-                    y + 11.0
+                    y + 11.0,
+                    time = time,
                 ),
             };
         }
@@ -235,7 +258,12 @@ pub fn render(output: &str, title: &str) -> String {
     let legend = bottom + 32.0;
     let _ = writeln!(
         svg,
-        r##"<rect x="4" y="{0}" width="3" height="12" fill="#1f4e79"/><text x="12" y="{1}">runs (a callback, a task's step, an answer)</text><rect x="260" y="{2}" width="24" height="8" fill="#bcd4ec"/><text x="290" y="{1}">waits</text><circle cx="344" cy="{3}" r="4" fill="#e07b00"/><text x="352" y="{1}">woken</text>"##,
+        concat!(
+            r##"<rect x="4" y="{0}" width="3" height="12" fill="#1f4e79"/><text x="12" "##,
+            r##"y="{1}">runs (a callback, a task's step, an answer)</text><rect x="260" y="{2}" "##,
+            r##"width="24" height="8" fill="#bcd4ec"/><text x="290" y="{1}">waits</text><circle "##,
+            r##"cx="344" cy="{3}" r="4" fill="#e07b00"/><text x="352" y="{1}">woken</text>"##,
+        ),
         legend - 10.0,
         legend,
         legend - 7.0,
