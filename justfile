@@ -5,6 +5,7 @@ default:
     @just --list
 
 # Run step N's demo (1 to 7), passing any extra arguments: `just run 3 --trace`
+[no-exit-message]
 run N *ARGS: (_step N "1")
     @cargo run --quiet --package "$(sed -n 's/^name = "\(.*\)"/\1/p' steps/0{{N}}-*/Cargo.toml)" -- {{ARGS}}
 

@@ -193,6 +193,12 @@ mod trace {
     fn step4_traces_the_timer_and_the_sleep_until_it_is_due() {
         let trace = trace("step4-timers", &["--trace"]);
         let events: Vec<&str> = trace.iter().map(|(_, event)| event.as_str()).collect();
+        assert_eq!(
+            events.len(),
+            6,
+            "expected the timer set, a sleep of 0, a run, a sleep, the timer due, a run; the \
+             trace has {events:?}"
+        );
         assert_eq!(events[0], "timer main::{{closure}} due in 1.00s");
         assert_eq!(events[1..3], ["sleep 0.00s", "run main::{{closure}}"]);
         assert!(events[3].starts_with("sleep ") && events[3] != "sleep 0.00s");
@@ -223,7 +229,11 @@ mod trace {
         let trace = trace("step6-select", &["--trace"]);
         let asked = events(&trace, "select read=");
         let answered = events(&trace, "select -> ");
-        assert_eq!(asked.len(), answered.len());
+        assert!(
+            !asked.is_empty(),
+            "no `select read=… write=… timeout=…` line in the trace"
+        );
+        assert_eq!(asked.len(), answered.len(), "each question has its answer");
         assert!(asked[0].ends_with("timeout=0.00s"));
         // The five connections in progress, in one wait with no deadline. Their numbers depend on
         // which descriptors the server's thread took meanwhile.
@@ -280,6 +290,11 @@ mod trace {
             events(&trace, "Task-0 greet::{{closure}} -> Ready").len(),
             1
         );
+        // A task's step runs under the task's name, not the name of the loop's closure.
+        let steps = events(&trace, "run ").into_iter();
+        let unnamed: Vec<&str> = steps.filter(|event| event.contains("wakeup")).collect();
+        assert!(unnamed.is_empty(), "steps named by the loop: {unnamed:?}");
+        assert!(!events(&trace, "run greet::{{closure}}").is_empty());
         // The proxy demo: five clients, each created, stepped until ready.
         let clients = events(&trace, "create_task").into_iter();
         assert_eq!(

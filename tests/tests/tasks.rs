@@ -145,17 +145,25 @@ fn a_task_woken_twice_before_it_runs_is_stepped_once() {
     let polls = Rc::new(Cell::new(0));
     let counted = polls.clone();
     let event_loop = EventLoop::new();
-    let task = event_loop.create_task(poll_fn(move |cx| {
+    // It never ends, so that a second step scheduled by the second wake would poll it again.
+    let _task = event_loop.create_task(poll_fn(move |cx| {
         counted.set(counted.get() + 1);
-        if counted.get() > 1 {
-            return Poll::Ready(());
+        if counted.get() == 1 {
+            cx.waker().wake_by_ref();
+            cx.waker().wake_by_ref();
         }
-        cx.waker().wake_by_ref();
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        Poll::<()>::Pending
     }));
-    event_loop.run_until_complete(task).unwrap();
-    assert_eq!(polls.get(), 2);
+    event_loop.run_until_complete(async {
+        for _ in 0..10 {
+            yield_now().await;
+        }
+    });
+    assert_eq!(
+        polls.get(),
+        2,
+        "its first step, then one step for both wakes"
+    );
 }
 
 #[test]

@@ -384,8 +384,12 @@ impl fmt::Display for Name {
                 _ => {}
             }
         }
-        // A method of a trait's impl leaves an empty segment where `<impl … for …>` was.
-        write!(f, "{}", short.replace("::::", "::"))
+        // A trait's impl (`<impl … for …>`, `<… as …>`) leaves an empty segment in its place.
+        write!(
+            f,
+            "{}",
+            short.replace("::::", "::").trim_start_matches("::")
+        )
     }
 }
 

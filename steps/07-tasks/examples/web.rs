@@ -310,9 +310,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("web: {error}");
-            if error.kind() == std::io::ErrorKind::AddrInUse {
-                eprintln!("{USAGE}: choose a free address, such as --listen 127.0.0.1:0");
-            }
             ExitCode::FAILURE
         }
     }

@@ -649,8 +649,12 @@ impl fmt::Display for Name {
                 _ => {}
             }
         }
-        // A method of a trait's impl leaves an empty segment where `<impl … for …>` was.
-        write!(f, "{}", short.replace("::::", "::"))
+        // A trait's impl (`<impl … for …>`, `<… as …>`) leaves an empty segment in its place.
+        write!(
+            f,
+            "{}",
+            short.replace("::::", "::").trim_start_matches("::")
+        )
     }
 }
 
@@ -693,15 +697,15 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
 
 /// Listens on `addr` with room for 1024 connections not yet accepted. std's listeners have
 /// room for 128: when more clients connect at once, the others' handshakes are dropped and
-/// retried a second later. A busy address says which one it is.
+/// retried a second later. A busy address says which one it is, and how to get a free one.
 pub fn listen(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
     let mut error = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
     for addr in addr.to_socket_addrs()? {
         match listen_on(addr) {
             Ok(listener) => return Ok(listener),
             Err(failed) if failed.kind() == io::ErrorKind::AddrInUse => {
-                error =
-                    io::Error::new(failed.kind(), format!("{addr} is already in use: {failed}"));
+                let why = format!("{addr} is already in use (port 0 asks for a free one)");
+                error = io::Error::new(failed.kind(), why);
             }
             Err(failed) => error = failed,
         }

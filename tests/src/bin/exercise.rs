@@ -64,7 +64,8 @@ const STEPS: &[Step] = &[
                 signature: "pub fn call_at(",
                 hint: "call_at: refuse a closed loop, take the next sequence number, build a \
                        TimerHandle (a Handle, when, the sequence, in_heap, the loop's \
-                       cancelled_timers), push a Timer of a clone on the heap, return it",
+                       cancelled_timers), push a Timer of a clone on the heap, trace \
+                       `timer {name} due in {Until(when)}`, return it",
             },
             Exercise {
                 file: "steps/04-timers/src/lib.rs",
@@ -76,9 +77,10 @@ const STEPS: &[Step] = &[
             Exercise {
                 file: "steps/04-timers/src/lib.rs",
                 signature: "fn run_once(",
-                hint: "run_once: purge the cancelled timers, wait(timeout()), move every timer \
-                       due by now (pop_due) to the back of the ready queue, then run the ready \
-                       callbacks as step 3 does",
+                hint: "run_once: count this iteration first, as step 3 does; purge the cancelled \
+                       timers, wait(timeout()), move every timer due by now (pop_due) to the \
+                       back of the ready queue, tracing `timer {name} is due`, then run the \
+                       ready callbacks as step 3 does",
             },
         ],
         tests: &[
@@ -125,14 +127,16 @@ const STEPS: &[Step] = &[
                 hint: "watch: refuse a closed loop; register the source with the selector if its \
                        descriptor is not watched yet, or modify it to add the direction; insert \
                        a Watch into the direction's map, dropping the replaced one after the \
-                       borrow",
+                       borrow; trace `add_{Direction} fd {fd} {Name}`",
             },
             Exercise {
                 file: "steps/06-select/src/lib.rs",
                 signature: "fn wait(",
-                hint: "wait: ask the selector to select(timeout) (panic if it fails); for each \
-                       ready descriptor schedule_watch its reader if readable, then its writer \
-                       if writable",
+                hint: "wait: trace the question, `select read={Fds} write={Fds} \
+                       timeout={Timeout}`; ask the selector to select(timeout) (panic if it \
+                       fails) and trace its answer, `select -> {Answer}`; for each ready \
+                       descriptor schedule_watch its reader if readable, then its writer if \
+                       writable",
             },
         ],
         tests: &[
@@ -150,7 +154,8 @@ const STEPS: &[Step] = &[
                 file: "steps/07-tasks/src/task.rs",
                 signature: "fn wakeup(self: Rc<Self>) {",
                 hint: "wakeup: unless a step is already scheduled (set `scheduled`, see what it \
-                       was), call_soon a closure that steps this task",
+                       was), schedule a closure that steps this task, with call_soon_named and \
+                       the task's name, so that the trace shows the task's async fn",
             },
             Exercise {
                 file: "steps/07-tasks/src/task.rs",
@@ -443,7 +448,7 @@ fn check(step: &Step) -> Result<(), String> {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let order = fs::read_to_string(workspace_root().join(format!("tests/tests/{binary}.rs")))
             .unwrap_or_default();
-        let rules = rules(&stdout, &order);
+        let rules = rules(&stdout, &order, binary);
         if rules.is_empty() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             return Err(format!(
@@ -473,9 +478,10 @@ fn check(step: &Step) -> Result<(), String> {
     }
 }
 
-/// Each rule the output names, in readable words, with why it failed if it did, in the order
-/// of the test file `order`. A rule that runs on several selectors holds when it holds on all.
-fn rules(stdout: &str, order: &str) -> Vec<(String, Option<String>)> {
+/// Each rule the output names, in readable words, with why it failed if it did and the command
+/// that shows the whole failure, in the order of the test file `order` (test binary `binary`).
+/// A rule that runs on several selectors holds when it holds on all.
+fn rules(stdout: &str, order: &str, binary: &str) -> Vec<(String, Option<String>)> {
     let mut rules = BTreeMap::new();
     for line in stdout.lines() {
         let Some((test, result)) = line
@@ -487,7 +493,17 @@ fn rules(stdout: &str, order: &str) -> Vec<(String, Option<String>)> {
         let failure = match result {
             "ok" => None,
             "ignored" => continue,
-            _ => Some(why_failed(stdout, test)),
+            _ => {
+                let why = why_failed(stdout, test);
+                // A function still to write says all there is to say.
+                Some(if why.ends_with(TODO) {
+                    why
+                } else {
+                    let command =
+                        format!("cargo test -p workshop-tests --test {binary} -- --exact {test}");
+                    format!("{why}\n      (all of it: {command})")
+                })
+            }
         };
         let rule = test.rsplit("::").next().unwrap_or(test);
         let position = order.find(&format!("fn {rule}(")).unwrap_or(usize::MAX);
@@ -511,27 +527,46 @@ fn readable(rule: &str) -> String {
 /// The first line of the panic message libtest printed for `test`.
 fn why_failed(stdout: &str, test: &str) -> String {
     let section = format!("---- {test} stdout ----");
-    let message = stdout
+    let message: Vec<&str> = stdout
         .split(&section)
         .nth(1)
-        .and_then(|rest| {
-            let mut lines = rest
+        .map(|rest| {
+            let lines = rest
                 .lines()
                 .skip_while(|line| !line.contains("panicked at"));
-            lines.next()?;
-            lines.next()
+            // The message, with an assertion's `left:` and `right:`, up to the backtrace or
+            // the note about it.
+            let ends = ["note:", "stack backtrace:", "---- "];
+            let message = lines.skip(1).take_while(|line| {
+                !line.is_empty() && !ends.iter().any(|end| line.starts_with(end))
+            });
+            message.take(MESSAGE_LINES).collect()
         })
-        .unwrap_or("failed");
-    let mut message = message.trim().to_string();
-    if let Some(hint) = message.strip_prefix("not yet implemented: ") {
+        .unwrap_or_default();
+    let Some(first) = message.first() else {
+        return "failed".to_string();
+    };
+    if let Some(hint) = first.trim().strip_prefix("not yet implemented: ") {
         let function = hint.split(':').next().unwrap_or(hint);
-        return format!("{function} is still todo!()");
+        return format!("{function}{TODO}");
     }
-    if message.chars().count() > 90 {
-        message = message.chars().take(89).collect::<String>() + "…";
-    }
-    message
+    let shorten = |line: &&str| {
+        let line = line.trim();
+        if line.chars().count() > 90 {
+            line.chars().take(89).collect::<String>() + "…"
+        } else {
+            line.to_string()
+        }
+    };
+    let lines: Vec<String> = message.iter().map(shorten).collect();
+    lines.join("\n      ")
 }
+
+/// How a rule whose function is still to write fails.
+const TODO: &str = " is still todo!()";
+
+/// How many lines of a failing rule's message `just check` shows.
+const MESSAGE_LINES: usize = 4;
 
 #[cfg(test)]
 mod tests {
@@ -581,7 +616,7 @@ fn g() {}"##;
                       test m::a_loop_s_rule ... ok\n\n---- m::select::b_rule stdout ----\n\
                       thread 'x' panicked at src/lib.rs:1:1:\nnot yet implemented: wait: do it\n";
         let order = "fn b_rule() {}\nfn a_loop_s_rule() {}";
-        let rules = rules(stdout, order);
+        let rules = rules(stdout, order, "file");
         assert_eq!(
             rules,
             [
@@ -590,6 +625,25 @@ fn g() {}"##;
                     Some("wait is still todo!()".to_string())
                 ),
                 ("a loop's rule".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_assertion_shows_its_values_and_how_to_see_all_of_it() {
+        let stdout = "test c_rule ... FAILED\n\n---- c_rule stdout ----\n\
+                      thread 'c_rule' panicked at tests/x.rs:1:1:\n\
+                      assertion `left == right` failed\n  left: [0, 1]\n right: [0, 2]\n\
+                      note: run with `RUST_BACKTRACE=1`\n";
+        let rules = rules(stdout, "fn c_rule() {}", "file");
+        let why = rules[0].1.as_deref().unwrap();
+        assert_eq!(
+            why.lines().map(str::trim).collect::<Vec<_>>(),
+            [
+                "assertion `left == right` failed",
+                "left: [0, 1]",
+                "right: [0, 2]",
+                "(all of it: cargo test -p workshop-tests --test file -- --exact c_rule)",
             ]
         );
     }
