@@ -550,22 +550,30 @@ fn why_failed(stdout: &str, test: &str) -> String {
         let function = hint.split(':').next().unwrap_or(hint);
         return format!("{function}{TODO}");
     }
-    let shorten = |line: &&str| {
-        let line = line.trim();
-        if line.chars().count() > 90 {
-            line.chars().take(89).collect::<String>() + "…"
-        } else {
-            line.to_string()
+    // Long lines are wrapped at 90 characters, so the message fits the terminal.
+    let mut lines: Vec<String> = Vec::new();
+    for line in &message {
+        let mut wrapped = String::new();
+        for word in line.split_whitespace() {
+            if !wrapped.is_empty() && wrapped.chars().count() + 1 + word.chars().count() > 90 {
+                lines.push(std::mem::take(&mut wrapped));
+            }
+            if !wrapped.is_empty() {
+                wrapped.push(' ');
+            }
+            wrapped.push_str(word);
         }
-    };
-    let lines: Vec<String> = message.iter().map(shorten).collect();
+        lines.push(wrapped);
+    }
+    lines.truncate(MESSAGE_LINES * 2);
     lines.join("\n      ")
 }
 
 /// How a rule whose function is still to write fails.
 const TODO: &str = " is still todo!()";
 
-/// How many lines of a failing rule's message `just check` shows.
+/// How many lines of a failing rule's message `just check` reads; wrapped, it shows twice as
+/// many at most.
 const MESSAGE_LINES: usize = 4;
 
 #[cfg(test)]
