@@ -15,6 +15,12 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Instant;
 
+mod lifecycle;
+mod trace;
+
+use lifecycle::Running;
+use trace::Name;
+
 /// A handle to one single-threaded event loop.
 ///
 /// Cloning it is cheap, and every clone drives the same loop: a callback captures a clone to
@@ -46,22 +52,6 @@ impl EventLoop {
         Self::default()
     }
 
-    /// Turns debug mode on or off (asyncio's `set_debug`). On, the loop prints a trace, one
-    /// line per event: the time since debug mode was turned on, the iteration, and what
-    /// happened. asyncio's debug mode logs only what is slow; ours shows everything, to watch
-    /// the loop work.
-    pub fn set_debug(&self, enabled: bool) {
-        self.inner.debug.set(enabled.then(Instant::now));
-    }
-
-    /// Prints one line of the trace in debug mode; otherwise it costs one check.
-    fn trace(&self, event: impl fmt::Display) {
-        if let Some(start) = self.inner.debug.get() {
-            let time = start.elapsed().as_secs_f64();
-            println!("{time:5.2}s #{:<2} {event}", self.inner.iteration.get());
-        }
-    }
-
     /// Schedules `callback` to run on a later iteration of the loop, after every callback
     /// scheduled before it.
     pub fn call_soon(&self, callback: impl FnOnce() + 'static) -> Handle {
@@ -90,33 +80,6 @@ impl EventLoop {
         self.inner.stopping.set(true);
     }
 
-    /// Whether the loop is running now.
-    pub fn is_running(&self) -> bool {
-        self.inner.running.get()
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closed(&self) -> bool {
-        self.inner.closed.get()
-    }
-
-    /// Closes the loop for good: drops every callback still queued, with what it captured.
-    ///
-    /// Callbacks capture the loop, so a loop with queued work keeps itself alive until it is
-    /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
-    pub fn close(&self) {
-        assert!(!self.is_running(), "Cannot close a running event loop");
-        // Take the queue out first: dropping a callback may run code that uses the loop.
-        let ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
-        drop(ready);
-        self.inner.closed.set(true);
-    }
-
-    /// Using a closed loop is a bug in the caller: asyncio raises, we panic.
-    fn check_closed(&self) {
-        assert!(!self.is_closed(), "Event loop is closed");
-    }
-
     /// One iteration: runs the callbacks that were ready when it began.
     ///
     /// A callback scheduled meanwhile waits for the next iteration, so a callback that keeps
@@ -134,42 +97,6 @@ impl EventLoop {
             self.trace(format_args!("run {}", Name(handle.inner.name)));
             handle.run();
         }
-    }
-}
-
-impl fmt::Debug for EventLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<EventLoop running={} closed={} ready={}>",
-            self.is_running(),
-            self.is_closed(),
-            self.inner.ready.borrow().len(),
-        )
-    }
-}
-
-/// Marks the loop as running until dropped, even by a panic that unwinds through the loop.
-struct Running(EventLoop);
-
-impl Running {
-    /// Refuses, as asyncio does, to run a closed loop or a loop that is already running: a
-    /// callback that ran its own loop again would run the other callbacks inside itself.
-    fn start(event_loop: &EventLoop) -> Self {
-        event_loop.check_closed();
-        assert!(
-            !event_loop.is_running(),
-            "This event loop is already running"
-        );
-        event_loop.inner.running.set(true);
-        Running(event_loop.clone())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.inner.running.set(false);
-        self.0.inner.stopping.set(false);
     }
 }
 
@@ -222,32 +149,5 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.cancelled() { " cancelled" } else { "" };
         write!(f, "<Handle {}{state}>", self.inner.name)
-    }
-}
-
-/// A type name as the trace shows it, short: without this crate's prefix, which the demo's
-/// functions share, nor type arguments (`gather::{{closure}}` for
-/// `step5_futures::gather<i32>::{{closure}}`).
-struct Name(&'static str);
-
-impl fmt::Display for Name {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.0.replace(concat!(env!("CARGO_CRATE_NAME"), "::"), "");
-        let mut short = String::new();
-        let mut depth = 0;
-        for c in name.chars() {
-            match c {
-                '<' => depth += 1,
-                '>' => depth -= 1,
-                c if depth == 0 => short.push(c),
-                _ => {}
-            }
-        }
-        // A trait's impl (`<impl … for …>`, `<… as …>`) leaves an empty segment in its place.
-        write!(
-            f,
-            "{}",
-            short.replace("::::", "::").trim_start_matches("::")
-        )
     }
 }

@@ -28,7 +28,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::{EventLoop, connect_nonblocking, get_running_loop, task};
+use crate::budget::consume_budget;
+use crate::{EventLoop, connect_nonblocking, get_running_loop};
 
 /// Which readiness an operation waits for.
 #[derive(Clone, Copy)]
@@ -71,7 +72,7 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
         cx: &Context<'_>,
         mut operation: impl FnMut(&S) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        if !task::consume_budget() {
+        if !consume_budget() {
             // This step has done its share: step again in the next iteration, after the others,
             // and after the selector is asked, so that their sockets are heard too.
             self.event_loop.ask_selector_next();

@@ -24,17 +24,21 @@ use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::IntoFuture;
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Wake, Waker, ready};
-use std::thread::{self, ThreadId};
+use std::task::{Context, Poll, Waker};
+use std::thread;
 
-use crate::{Error, EventLoop, Future, Name, Running};
+use crate::budget::with_budget;
+use crate::cancel::as_current_task;
+use crate::trace::Awaiting;
+use crate::{Error, EventLoop, Future, Inbox, Name};
+
+mod join;
+
+pub use join::Join;
 
 impl EventLoop {
     /// Wraps `future` (any Rust future, such as an `async fn`'s) in a [`Task`] and schedules its
@@ -46,7 +50,7 @@ impl EventLoop {
         self.check_closed();
         let id = self.inner.task_count.get();
         self.inner.task_count.set(id + 1);
-        let inbox = self.inner.inbox.get_or_init(|| Inbox::new(self)).clone();
+        let inbox = self.inner.inbox.get_or_init(|| Inbox::new(self));
         let name = type_name::<F::IntoFuture>();
         self.trace(format_args!("create_task Task-{id} {}", Name(name)));
         let core = Rc::new(TaskCore {
@@ -57,7 +61,7 @@ impl EventLoop {
             output: RefCell::new(None),
             panic: RefCell::new(None),
             done: self.create_future(),
-            waker: Waker::from(Arc::new(TaskWaker { task: id, inbox })),
+            waker: inbox.waker(id),
             scheduled: Cell::new(false),
             cancelling: Cell::new(false),
             awaiting: RefCell::new(Vec::new()),
@@ -72,107 +76,12 @@ impl EventLoop {
         let Some(inbox) = self.inner.inbox.get() else {
             return;
         };
-        let woken = std::mem::take(&mut *lock(&inbox.woken));
+        let woken = inbox.take_woken();
         for id in woken {
             let task = self.inner.tasks.borrow().get(&id).cloned();
             if let Some(task) = task {
                 task.wakeup();
             }
-        }
-    }
-
-    /// Cancels every task still pending and runs the loop until all of them are done.
-    pub(crate) fn cancel_all_tasks(&self) {
-        let _running = Running::start(self);
-        let tasks: Vec<_> = self.inner.tasks.borrow().values().cloned().collect();
-        for task in tasks {
-            task.cancel();
-        }
-        while !self.inner.tasks.borrow().is_empty() {
-            self.run_once();
-        }
-    }
-}
-
-/// `future.await` makes a [`Wait`], as Python's `await future` calls `future.__await__()`: one
-/// per awaiter, so any number of tasks can await the same future, each woken with the outcome.
-impl<T: Clone + 'static> IntoFuture for Future<T> {
-    type Output = Result<T, Error>;
-    type IntoFuture = Wait<T>;
-
-    fn into_future(self) -> Wait<T> {
-        Wait {
-            future: self,
-            awaiter: None,
-        }
-    }
-}
-
-/// `(&future).await`: the same, for a future that the awaiter keeps.
-impl<T: Clone + 'static> IntoFuture for &Future<T> {
-    type Output = Result<T, Error>;
-    type IntoFuture = Wait<T>;
-
-    fn into_future(self) -> Wait<T> {
-        self.clone().into_future()
-    }
-}
-
-/// One awaiter of a [`Future`]: ready with the future's outcome once it is done.
-///
-/// Until then the future keeps this awaiter's waker, the latest one it was polled with
-/// (a future may be polled with a new waker, and only the latest must be woken); a `Wait`
-/// dropped before the outcome (its task cancelled, a race lost) takes its waker back.
-pub struct Wait<T> {
-    future: Future<T>,
-    /// This awaiter's number among the future's awaiters, once it has waited.
-    awaiter: Option<u64>,
-}
-
-impl<T: 'static> Wait<T> {
-    /// Ready once the future is done; until then its waker is with the future, and the
-    /// awaiting task knows to call `cancel` if it is cancelled itself.
-    fn poll_done(&mut self, cx: &Context<'_>, cancel: impl FnOnce() + 'static) -> Poll<()> {
-        if self.future.done() {
-            return Poll::Ready(());
-        }
-        static AWAITERS: AtomicU64 = AtomicU64::new(0);
-        let id = *self
-            .awaiter
-            .get_or_insert_with(|| AWAITERS.fetch_add(1, Ordering::Relaxed));
-        let mut awaiters = self.future.inner.awaiters.borrow_mut();
-        match awaiters.iter_mut().find(|(awaiter, _)| *awaiter == id) {
-            Some((_, waker)) => waker.clone_from(cx.waker()),
-            None => awaiters.push((id, cx.waker().clone())),
-        }
-        drop(awaiters);
-        awaited_by_current_task(cx.waker(), cancel);
-        Poll::Pending
-    }
-}
-
-impl<T: Clone + 'static> std::future::Future for Wait<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let future = this.future.clone();
-        ready!(this.poll_done(cx, move || {
-            future.cancel();
-        }));
-        Poll::Ready(this.future.result())
-    }
-}
-
-impl<T> Drop for Wait<T> {
-    fn drop(&mut self) {
-        if let Some(id) = self.awaiter {
-            let mut awaiters = self.future.inner.awaiters.borrow_mut();
-            let gone = awaiters.iter().position(|(awaiter, _)| *awaiter == id);
-            // The waker is dropped after the borrow, as any value that may run code when dropped.
-            let gone = gone.map(|index| awaiters.swap_remove(index));
-            drop(awaiters);
-            drop(gone);
         }
     }
 }
@@ -218,65 +127,6 @@ impl<T: 'static> Task<T> {
             },
             Err(error) => panic!("the task ended without an output: {error}"),
         }
-    }
-}
-
-/// `task.await`: the task's output, or why there is none ([`Error::Cancelled`],
-/// [`Error::Panicked`]).
-impl<T: 'static> IntoFuture for Task<T> {
-    type Output = Result<T, Error>;
-    type IntoFuture = Join<T>;
-
-    fn into_future(self) -> Join<T> {
-        Join {
-            wait: self.core.done.clone().into_future(),
-            core: self.core,
-        }
-    }
-}
-
-/// Awaiting a [`Task`]: waits for it to be done, then takes its output.
-pub struct Join<T> {
-    core: Rc<TaskCore<T>>,
-    wait: Wait<()>,
-}
-
-impl<T: 'static> std::future::Future for Join<T> {
-    type Output = Result<T, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let task = this.core.clone();
-        ready!(this.wait.poll_done(cx, move || {
-            task.cancel();
-        }));
-        Poll::Ready(this.core.done.result().map(|()| this.core.take_output()))
-    }
-}
-
-/// A task as a [`Future`] of its output, to share between awaiters or pass to
-/// [`gather`](crate::gather). Cancelling that future cancels the task.
-impl<T: 'static> From<Task<T>> for Future<T> {
-    fn from(task: Task<T>) -> Self {
-        let future = task.core.event_loop.create_future();
-        let copy = future.clone();
-        let core = task.core.clone();
-        task.core.done.add_done_callback(move |done| {
-            // `copy` may be cancelled already, and the task with it: then nothing is lost.
-            match done.result() {
-                Ok(()) => drop(copy.set_result(core.take_output())),
-                Err(Error::Cancelled) => {
-                    copy.cancel();
-                }
-                Err(error) => drop(copy.set_exception(error)),
-            }
-        });
-        future.add_done_callback(move |future| {
-            if future.cancelled() {
-                task.cancel();
-            }
-        });
-        future
     }
 }
 
@@ -356,9 +206,9 @@ impl<T: 'static> AnyTask for TaskCore<T> {
 }
 
 impl<T: 'static> TaskCore<T> {
-    /// Polls the async fn once (asyncio's `Task.__step`). While it is pending, whatever it
-    /// waits for holds `self.waker`; when it is over, its output (or its panic) is stored, the
-    /// `done` future tells the awaiters, and the loop forgets the task.
+    /// Polls the async fn once (asyncio's `Task.__step`): take it out, poll it, put it back
+    /// while it is pending, or end the task. While it is pending, whatever it waits for holds
+    /// `self.waker`.
     fn step(self: Rc<Self>) {
         self.scheduled.set(false);
         let awaited_before = self.awaiting.take();
@@ -366,58 +216,81 @@ impl<T: 'static> TaskCore<T> {
         let Some(mut coroutine) = self.coroutine.take() else {
             return;
         };
-        let outcome = |outcome| {
-            let (id, name) = (self.id, Name(self.name));
-            self.event_loop
-                .trace(format_args!("Task-{id} {name} -> {outcome}"));
-        };
         if self.cancelling.get() {
             // Dropping the async fn runs its cleanup; only then is the task done.
             drop(coroutine);
-            self.done.cancel();
-            outcome(format_args!("cancelled"));
-        } else {
-            let mut cx = Context::from_waker(&self.waker);
-            let outer = CURRENT_TASK.replace(Some(self.clone() as Rc<dyn AnyTask>));
-            let budget = BUDGET.replace(Some(STEP_BUDGET));
-            let polled = catch_unwind(AssertUnwindSafe(|| coroutine.as_mut().poll(&mut cx)));
-            BUDGET.set(budget);
-            CURRENT_TASK.set(outer);
-            match polled {
-                Ok(Poll::Pending) => {
-                    *self.coroutine.borrow_mut() = Some(coroutine);
-                    outcome(format_args!(
-                        "Pending{}",
-                        Awaiting(self.awaiting.borrow().len())
-                    ));
-                    return;
-                }
-                // Cancelled as it returned: asyncio's cancellation wins, and so does ours.
-                Ok(Poll::Ready(_)) if self.cancelling.get() => {
-                    self.done.cancel();
-                    outcome(format_args!("Ready, but cancelled"));
-                }
-                Ok(Poll::Ready(output)) => {
-                    *self.output.borrow_mut() = Some(output);
-                    drop(self.done.set_result(()));
-                    outcome(format_args!("Ready"));
-                }
-                Err(panic) => {
-                    let message = panic_message(&*panic);
-                    let function = self.name.trim_end_matches("::{{closure}}");
-                    let function = function.rsplit("::").next().unwrap_or(function);
-                    // Not `eprintln!`, which panics when stderr is gone (a closed pipe): that
-                    // panic would escape the step, and leave the task forever half-stepped.
-                    let report = format!("Task-{} ({function}) panicked: {message}\n", self.id);
-                    let _ = io::stderr().write_all(report.as_bytes());
-                    *self.panic.borrow_mut() = Some(panic);
-                    drop(self.done.set_exception(Error::Panicked(message)));
-                    outcome(format_args!("panicked"));
-                }
-            }
+            return self.end_cancelled("cancelled");
         }
+        match self.poll(coroutine.as_mut()) {
+            Ok(Poll::Pending) => {
+                *self.coroutine.borrow_mut() = Some(coroutine);
+                let awaiting = Awaiting(self.awaiting.borrow().len());
+                self.trace_step(format_args!("Pending{awaiting}"));
+            }
+            // Cancelled as it returned: asyncio's cancellation wins, and so does ours.
+            Ok(Poll::Ready(_)) if self.cancelling.get() => {
+                self.end_cancelled("Ready, but cancelled")
+            }
+            Ok(Poll::Ready(output)) => self.end(output),
+            Err(panic) => self.end_panicked(panic),
+        }
+    }
+
+    /// Polls the async fn as the current task, with a fresh budget; a panic is caught, so that
+    /// it ends this task and not the loop.
+    fn poll(
+        self: &Rc<Self>,
+        coroutine: Pin<&mut dyn std::future::Future<Output = T>>,
+    ) -> thread::Result<Poll<T>> {
+        let mut cx = Context::from_waker(&self.waker);
+        let current = self.clone() as Rc<dyn AnyTask>;
+        as_current_task(current, || {
+            with_budget(|| catch_unwind(AssertUnwindSafe(|| coroutine.poll(&mut cx))))
+        })
+    }
+
+    /// The task returned: its output waits for whoever awaits the task.
+    fn end(&self, output: T) {
+        *self.output.borrow_mut() = Some(output);
+        drop(self.done.set_result(()));
+        self.trace_step(format_args!("Ready"));
+        self.forget();
+    }
+
+    /// The task is cancelled, now that its async fn is dropped.
+    fn end_cancelled(&self, how: &str) {
+        self.done.cancel();
+        self.trace_step(format_args!("{how}"));
+        self.forget();
+    }
+
+    /// The task panicked: the panic is reported, and kept to be resumed by whoever runs the
+    /// task to completion; awaiters get [`Error::Panicked`].
+    fn end_panicked(&self, panic: Box<dyn Any + Send>) {
+        let message = panic_message(&*panic);
+        let function = self.name.trim_end_matches("::{{closure}}");
+        let function = function.rsplit("::").next().unwrap_or(function);
+        // Not `eprintln!`, which panics when stderr is gone (a closed pipe): that panic would
+        // escape the step, and leave the task forever half-stepped.
+        let report = format!("Task-{} ({function}) panicked: {message}\n", self.id);
+        let _ = io::stderr().write_all(report.as_bytes());
+        *self.panic.borrow_mut() = Some(panic);
+        drop(self.done.set_exception(Error::Panicked(message)));
+        self.trace_step(format_args!("panicked"));
+        self.forget();
+    }
+
+    /// The loop forgets a task that is over.
+    fn forget(&self) {
         let finished = self.event_loop.inner.tasks.borrow_mut().remove(&self.id);
         drop(finished);
+    }
+
+    /// Traces how a step ended: `Task-1 main -> Pending`.
+    fn trace_step(&self, outcome: fmt::Arguments<'_>) {
+        let (id, name) = (self.id, Name(self.name));
+        self.event_loop
+            .trace(format_args!("Task-{id} {name} -> {outcome}"));
     }
 
     fn take_output(&self) -> T {
@@ -430,189 +303,4 @@ fn panic_message(panic: &dyn Any) -> String {
     let text = panic.downcast_ref::<&str>().copied();
     let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
     text.unwrap_or("(no message)").to_string()
-}
-
-/// Tells the task being stepped, if `waker` is its own, that it now awaits something that
-/// `cancel` cancels. A future polled by some other waker (inside another executor, or a
-/// combinator that wraps wakers) has no task to tell: cancelling drops it all the same.
-fn awaited_by_current_task(waker: &Waker, cancel: impl FnOnce() + 'static) {
-    CURRENT_TASK.with_borrow(|task| {
-        if let Some(task) = task.as_ref().filter(|task| task.waker().will_wake(waker)) {
-            task.awaits(Box::new(cancel));
-        }
-    });
-}
-
-/// What a task's `Waker` holds. A `Waker` must be `Send` and `Sync`, so it cannot hold the
-/// task or the loop (both `Rc`); it holds the task's number and the loop's [`Inbox`].
-struct TaskWaker {
-    task: u64,
-    inbox: Arc<Inbox>,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        RUNNING_LOOP.with_borrow(|running| {
-            if let Some(event_loop) = running {
-                let task = self.task;
-                match event_loop.inner.current.get() {
-                    Some(by) => event_loop.trace(format_args!("wake Task-{task} by {}", Name(by))),
-                    None => event_loop.trace(format_args!("wake Task-{task}")),
-                }
-            }
-        });
-        self.inbox.push(self.task);
-    }
-}
-
-/// What a pending task awaits, as the trace shows it: the futures its step left it awaiting.
-/// A socket leaves no mark here; the trace shows its `add_reader`, and the wake that follows.
-struct Awaiting(usize);
-
-impl fmt::Display for Awaiting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            1 => f.write_str(" on a future"),
-            n => write!(f, " on {n} futures"),
-        }
-    }
-}
-
-/// Where wakers leave the numbers of the tasks to step; the loop drains it at the start of
-/// each iteration and schedules each task's step with `call_soon` (asyncio's
-/// `call_soon_threadsafe`). A waker called from another thread also writes a byte to a socket
-/// that the loop reads, so that a loop asleep in `select` wakes up: the self-pipe trick (a
-/// socket pair, as asyncio's).
-pub(crate) struct Inbox {
-    woken: Mutex<Vec<u64>>,
-    /// The self-pipe's write end; `None` once the loop is closed.
-    wake_up: Mutex<Option<UnixStream>>,
-    loop_thread: ThreadId,
-}
-
-impl Inbox {
-    fn new(event_loop: &EventLoop) -> Arc<Self> {
-        let (read_end, write_end) = UnixStream::pair().expect("a socket pair to wake the loop");
-        for end in [&read_end, &write_end] {
-            end.set_nonblocking(true)
-                .expect("a non-blocking socket pair");
-        }
-        let read_end = Rc::new(read_end);
-        let drain = read_end.clone();
-        event_loop
-            .add_reader(read_end, move || {
-                while matches!((&*drain).read(&mut [0; 64]), Ok(1..)) {}
-            })
-            .expect("the loop's first descriptors fit in select");
-        Arc::new(Inbox {
-            woken: Mutex::new(Vec::new()),
-            wake_up: Mutex::new(Some(write_end)),
-            loop_thread: thread::current().id(),
-        })
-    }
-
-    fn push(&self, task: u64) {
-        lock(&self.woken).push(task);
-        if thread::current().id() != self.loop_thread {
-            if let Some(mut wake_up) = lock(&self.wake_up).as_ref() {
-                // A full socket already holds a wake-up; nothing is lost when this write fails.
-                let _ = wake_up.write(&[1]);
-            }
-        }
-    }
-
-    /// Closes the write end; the loop's `close` closes the read end with the other readers.
-    pub(crate) fn close(&self) {
-        let write_end = lock(&self.wake_up).take();
-        drop(write_end);
-    }
-}
-
-/// Locks a mutex that a panicking waker may have poisoned; a list of numbers is never left
-/// half-written.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// How many socket operations one step of a task may make (tokio's number).
-const STEP_BUDGET: u32 = 128;
-
-/// Takes one operation from the budget of the task being stepped; `false` when none is left.
-///
-/// A task whose sockets are always ready (a relay between two fast peers) would otherwise
-/// never return `Pending`, and the whole loop would wait for it: every other client, every
-/// timer. With a budget, such a task yields after a bounded amount of work, as tokio's do;
-/// asyncio has no budget, and its streams yield at each read instead. Outside a task there is
-/// no budget.
-pub(crate) fn consume_budget() -> bool {
-    BUDGET.with(|budget| match budget.get() {
-        Some(0) => false,
-        Some(left) => {
-            budget.set(Some(left - 1));
-            true
-        }
-        None => true,
-    })
-}
-
-thread_local! {
-    /// What is left of the budget of the task being stepped, if any.
-    static BUDGET: Cell<Option<u32>> = const { Cell::new(None) };
-    /// The loop running on this thread, if any (asyncio's `_running_loop`).
-    static RUNNING_LOOP: RefCell<Option<EventLoop>> = const { RefCell::new(None) };
-    /// The task being stepped on this thread, if any (asyncio's `current_task()`).
-    static CURRENT_TASK: RefCell<Option<Rc<dyn AnyTask>>> = const { RefCell::new(None) };
-}
-
-/// The loop running on this thread: how `sleep` and the I/O types find it, as in asyncio.
-pub fn get_running_loop() -> Result<EventLoop, Error> {
-    RUNNING_LOOP.with_borrow(|running| running.clone().ok_or(Error::NoRunningLoop))
-}
-
-/// Makes `event_loop` this thread's running loop; one loop at a time, as in asyncio.
-pub(crate) fn enter_running_loop(event_loop: &EventLoop) {
-    RUNNING_LOOP.with_borrow_mut(|running| {
-        assert!(
-            running.is_none(),
-            "Cannot run the event loop while another loop is running"
-        );
-        *running = Some(event_loop.clone());
-    });
-}
-
-/// This thread has no running loop any more.
-pub(crate) fn leave_running_loop() {
-    let left = RUNNING_LOOP.take();
-    drop(left);
-}
-
-/// Runs `future` to completion on a new loop, then cancels the tasks still pending and closes
-/// the loop (asyncio's `run`: a new loop, `run_until_complete`, cleanup, `close`).
-///
-/// Returns the future's output; a panic in it reaches the caller, after the cleanup, as
-/// asyncio re-raises an exception. Called where a loop is already running, it panics.
-pub fn run<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(future: F) -> F::Output {
-    run_with(EventLoop::new, future)
-}
-
-/// [`run`] on the loop that `loop_factory` makes, such as one with another selector
-/// (asyncio's `run(coro, loop_factory=…)`).
-pub fn run_with<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(
-    loop_factory: impl FnOnce() -> EventLoop,
-    future: F,
-) -> F::Output {
-    assert!(
-        get_running_loop().is_err(),
-        "run() cannot be called from a running event loop"
-    );
-    let event_loop = loop_factory();
-    let outcome = catch_unwind(AssertUnwindSafe(|| event_loop.run_until_complete(future)));
-    event_loop.cancel_all_tasks();
-    event_loop.close();
-    outcome.unwrap_or_else(|panic| resume_unwind(panic))
 }

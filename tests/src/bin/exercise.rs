@@ -62,23 +62,22 @@ const STEPS: &[Step] = &[
             Exercise {
                 file: "steps/04-timers/src/lib.rs",
                 signature: "pub fn call_at(",
-                hint: "call_at: refuse a closed loop, take the next sequence number, build a \
-                       TimerHandle (a Handle, when, the sequence, in_heap, the loop's \
-                       cancelled_timers), push a Timer of a clone on the heap, trace \
-                       `timer {name} due in {Until(when)}`, return it",
+                hint: "call_at: refuse a closed loop, wrap the callback in a Handle, push it on \
+                       the timer heap (`scheduled`) for `when`, which gives its TimerHandle; \
+                       trace `timer {name} due in {Until(when)}`, return the TimerHandle",
             },
             Exercise {
                 file: "steps/04-timers/src/lib.rs",
                 signature: "fn timeout(",
-                hint: "timeout: zero when callbacks are ready or the loop is stopping; else pop \
-                       the cancelled timers off the top, and wait until the earliest deadline \
-                       (saturating at zero), or forever (None) with no timer",
+                hint: "timeout: zero when callbacks are ready or the loop is stopping; else wait \
+                       until the heap's next deadline (saturating at zero), or forever (None) \
+                       with no timer",
             },
             Exercise {
                 file: "steps/04-timers/src/lib.rs",
                 signature: "fn run_once(",
-                hint: "run_once: count this iteration first, as step 3 does; purge the cancelled \
-                       timers, wait(timeout()), move every timer due by now (pop_due) to the \
+                hint: "run_once: count this iteration first, as step 3 does; purge the heap's \
+                       cancelled timers, wait(timeout()), move every timer due by now (pop_due) to the \
                        back of the ready queue, tracing `timer {name} is due`, then run the \
                        ready callbacks as step 3 does",
             },
@@ -93,13 +92,13 @@ const STEPS: &[Step] = &[
         number: 5,
         exercises: &[
             Exercise {
-                file: "steps/05-futures/src/lib.rs",
+                file: "steps/05-futures/src/future.rs",
                 signature: "fn finish(",
                 hint: "finish: a done future refuses (Error::AlreadyDone); otherwise store the \
                        outcome, then schedule every done callback, taken out of the list",
             },
             Exercise {
-                file: "steps/05-futures/src/lib.rs",
+                file: "steps/05-futures/src/future.rs",
                 signature: "pub fn add_done_callback(",
                 hint: "add_done_callback: if the future is done, schedule the callback now \
                        (boxed); otherwise keep it in the future's list of callbacks",
@@ -164,7 +163,7 @@ const STEPS: &[Step] = &[
                        and wake up each task still in the loop's map (clone it out first)",
             },
             Exercise {
-                file: "steps/07-tasks/src/task.rs",
+                file: "steps/07-tasks/src/wait.rs",
                 signature: "fn poll_done(",
                 hint: "poll_done: Ready if the future is done; else give this awaiter a number \
                        once, store or update its waker among the future's awaiters, tell the \

@@ -1,0 +1,68 @@
+//! Two speed rules of tokio's, not asyncio's: what keeps one busy task from holding the loop,
+//! and the loop from asking the OS for nothing. "How fast is it?" tells their story; skip them on
+//! a first reading.
+
+use std::cell::Cell;
+
+use crate::EventLoop;
+
+/// At most how many iterations in a row skip the selector while work is ready (tokio's 61).
+const IO_INTERVAL: u32 = 61;
+
+impl EventLoop {
+    /// Whether this iteration asks the selector. asyncio's loop always does; tokio's rule is to
+    /// skip it while nothing but task steps is ready (`only_tasks`), up to `IO_INTERVAL`
+    /// iterations in a row. A task woken by a socket steps in the iteration after; asking the
+    /// OS in between finds nothing new, or that socket, not yet read.
+    pub(crate) fn selector_is_due(&self, only_tasks: bool) -> bool {
+        let skipped = self.inner.io_skipped.get();
+        if only_tasks && skipped < IO_INTERVAL {
+            self.inner.io_skipped.set(skipped + 1);
+            return false;
+        }
+        self.inner.io_skipped.set(0);
+        true
+    }
+
+    /// Makes the next iteration ask the selector, even if only task steps are ready then: a
+    /// task that spent its budget yields so that the others' sockets are heard, which they
+    /// would not be if the loop went on skipping the selector (tokio defers such a task until
+    /// its I/O driver has been polled, to the same end).
+    pub(crate) fn ask_selector_next(&self) {
+        self.inner.io_skipped.set(IO_INTERVAL);
+    }
+}
+
+/// How many socket operations one step of a task may make (tokio's number).
+const STEP_BUDGET: u32 = 128;
+
+/// Takes one operation from the budget of the task being stepped; `false` when none is left.
+///
+/// A task whose sockets are always ready (a relay between two fast peers) would otherwise
+/// never return `Pending`, and the whole loop would wait for it: every other client, every
+/// timer. With a budget, such a task yields after a bounded amount of work, as tokio's do;
+/// asyncio has no budget, and its streams yield at each read instead. Outside a task there is
+/// no budget.
+pub(crate) fn consume_budget() -> bool {
+    BUDGET.with(|budget| match budget.get() {
+        Some(0) => false,
+        Some(left) => {
+            budget.set(Some(left - 1));
+            true
+        }
+        None => true,
+    })
+}
+
+/// Runs `step` with a fresh budget: one step of a task.
+pub(crate) fn with_budget<R>(step: impl FnOnce() -> R) -> R {
+    let outer = BUDGET.replace(Some(STEP_BUDGET));
+    let result = step();
+    BUDGET.set(outer);
+    result
+}
+
+thread_local! {
+    /// What is left of the budget of the task being stepped, if any.
+    static BUDGET: Cell<Option<u32>> = const { Cell::new(None) };
+}

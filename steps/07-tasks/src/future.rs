@@ -1,0 +1,195 @@
+//! Futures (asyncio's `Future`): a slot for a result that arrives later, and the callbacks
+//! that wait for it.
+
+use std::any::type_name_of_val;
+use std::cell::{RefCell, RefMut};
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::EventLoop;
+
+impl EventLoop {
+    /// A new pending future whose done callbacks run on this loop.
+    pub fn create_future<T: 'static>(&self) -> Future<T> {
+        Future {
+            inner: Rc::new(FutureInner {
+                event_loop: self.clone(),
+                state: RefCell::new(State::Pending),
+                callbacks: RefCell::new(Vec::new()),
+                awaiters: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+/// A result that arrives later (asyncio's `Future`).
+///
+/// Cloning it is cheap: every clone is the same slot. It goes from pending to finished or
+/// cancelled once, and then its done callbacks are scheduled on the loop, in the order they
+/// were added.
+pub struct Future<T> {
+    inner: Rc<FutureInner<T>>,
+}
+
+struct FutureInner<T> {
+    event_loop: EventLoop,
+    state: RefCell<State<T>>,
+    /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
+    callbacks: RefCell<Vec<(&'static str, DoneCallback<T>)>>,
+    /// The wakers of the tasks awaiting the future, one per awaiter (see [`Wait`](crate::Wait)).
+    awaiters: RefCell<Vec<(u64, Waker)>>,
+}
+
+/// What `add_done_callback` keeps: a callback that receives the finished future.
+type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
+
+/// Where a future is in its life: pending, then one of the two others for good.
+enum State<T> {
+    Pending,
+    Finished(T),
+    Failed(Error),
+    Cancelled,
+}
+
+impl<T: 'static> Future<T> {
+    /// Whether the future has its outcome: a result, or a cancellation.
+    pub fn done(&self) -> bool {
+        !matches!(*self.inner.state.borrow(), State::Pending)
+    }
+
+    /// Whether the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(*self.inner.state.borrow(), State::Cancelled)
+    }
+
+    /// Gives the future its result and schedules its done callbacks. A future that is
+    /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
+    pub fn set_result(&self, value: T) -> Result<(), Error> {
+        self.finish(State::Finished(value))
+    }
+
+    /// Finishes the future with an error instead of a result (asyncio's `set_exception`).
+    pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.finish(State::Failed(error))
+    }
+
+    /// Cancels the future and schedules its done callbacks. Returns `false`, changing
+    /// nothing, when the future is already done.
+    pub fn cancel(&self) -> bool {
+        self.finish(State::Cancelled).is_ok()
+    }
+
+    /// Schedules `callback` with `call_soon` once the future is done; right away if it
+    /// already is. The callback receives the future, as asyncio's do.
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + 'static) {
+        let name = type_name_of_val(&callback);
+        if self.done() {
+            self.schedule(name, Box::new(callback));
+        } else {
+            self.inner
+                .callbacks
+                .borrow_mut()
+                .push((name, Box::new(callback)));
+        }
+    }
+
+    fn finish(&self, outcome: State<T>) -> Result<(), Error> {
+        if self.done() {
+            return Err(Error::AlreadyDone);
+        }
+        *self.inner.state.borrow_mut() = outcome;
+        for (name, callback) in self.inner.callbacks.take() {
+            self.schedule(name, callback);
+        }
+        // Waking a task only schedules its next step, so awaiters are woken at once: they step
+        // in the next iteration, as asyncio's do.
+        for (_, waker) in self.inner.awaiters.take() {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Done callbacks never run inline: the code that sets a result keeps going first.
+    fn schedule(&self, name: &'static str, callback: DoneCallback<T>) {
+        let future = self.clone();
+        let event_loop = &self.inner.event_loop;
+        event_loop.call_soon_named(name, move || callback(&future));
+    }
+}
+
+impl<T: Clone> Future<T> {
+    /// The result, or why there is none: [`Error::NotReady`] while pending,
+    /// [`Error::Cancelled`] after a cancellation.
+    pub fn result(&self) -> Result<T, Error> {
+        match &*self.inner.state.borrow() {
+            State::Pending => Err(Error::NotReady),
+            State::Finished(value) => Ok(value.clone()),
+            State::Failed(error) => Err(error.clone()),
+            State::Cancelled => Err(Error::Cancelled),
+        }
+    }
+}
+
+impl<T> Future<T> {
+    /// The wakers of the tasks awaiting the future: each [`Wait`](crate::Wait) keeps its own.
+    pub(crate) fn awaiters(&self) -> RefMut<'_, Vec<(u64, Waker)>> {
+        self.inner.awaiters.borrow_mut()
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.inner.state.borrow() {
+            State::Pending => write!(f, "<Future pending>"),
+            State::Finished(value) => write!(f, "<Future finished result={value:?}>"),
+            State::Failed(error) => write!(f, "<Future finished exception={error}>"),
+            State::Cancelled => write!(f, "<Future cancelled>"),
+        }
+    }
+}
+
+/// Why a future has no result to give, or cannot take one (asyncio raises
+/// `InvalidStateError` or `CancelledError` for these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The future is still pending.
+    NotReady,
+    /// The future was cancelled.
+    Cancelled,
+    /// The future is already done: its outcome is set once.
+    AlreadyDone,
+    /// The task panicked, with this message; the loop and the other tasks go on.
+    Panicked(String),
+    /// `get_running_loop` was called where no loop is running.
+    NoRunningLoop,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::NotReady => "the result is not ready yet",
+            Error::Cancelled => "the future was cancelled",
+            Error::AlreadyDone => "the future is already done",
+            Error::Panicked(message) => return write!(f, "the task panicked: {message}"),
+            Error::NoRunningLoop => "no running event loop",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        io::Error::other(error)
+    }
+}
