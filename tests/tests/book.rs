@@ -39,8 +39,11 @@ fn each_step_shows_every_hunk_of_its_diff_once() {
         let pages = pages(step);
         // Each piece shown: (where, the fence it is shown in, its path).
         let mut shown = Vec::new();
+        let mut problems = Vec::new();
+        // A new file shown in parts (`file.rs:anchor`): the parts, in order, per file.
+        let mut parts: Vec<(PathBuf, Vec<String>)> = Vec::new();
         for page in &pages {
-            for (line, target) in page.includes() {
+            for (line, target, anchor) in page.anchored_includes() {
                 let Ok(relative) = target.strip_prefix(&root) else {
                     continue;
                 };
@@ -49,16 +52,27 @@ fn each_step_shows_every_hunk_of_its_diff_once() {
                     .is_ok_and(|path| path.starts_with(step.diff_dir()) && is_hunk_file(path));
                 if is_hunk || new_files.iter().any(|new| new == relative) {
                     let place = format!("{} line {line}", page.name);
+                    if let Some(anchor) = anchor {
+                        match parts.iter_mut().find(|(path, _)| path == relative) {
+                            Some((_, anchors)) => {
+                                anchors.push(anchor);
+                                continue;
+                            }
+                            None => parts.push((relative.to_path_buf(), vec![anchor])),
+                        }
+                    }
                     shown.push((place, page.fence(line), relative.to_path_buf()));
                 }
             }
+        }
+        for (path, anchors) in &parts {
+            problems.extend(uncovered(&root.join(path), anchors));
         }
         let is_diff = |path: &Path| {
             path.extension()
                 .is_some_and(|extension| extension == "diff")
         };
         let page_names: Vec<&str> = pages.iter().map(|page| page.name.as_str()).collect();
-        let mut problems = Vec::new();
         for piece in &expected {
             let places: Vec<&str> = shown
                 .iter()
@@ -377,6 +391,24 @@ impl Chapter {
         includes
     }
 
+    /// [`includes`](Self::includes), with the anchor each names, if any (`file.rs:anchor`).
+    fn anchored_includes(&self) -> Vec<(usize, PathBuf, Option<String>)> {
+        static ANCHORED: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(
+                r"\{\{#(?:include|rustdoc_include|playground)\s+([^}\s:]+)(?::([A-Za-z_][\w-]*))?",
+            )
+            .unwrap()
+        });
+        let mut includes = Vec::new();
+        for (number, line) in (1..).zip(&self.lines) {
+            for captures in ANCHORED.captures_iter(line) {
+                let anchor = captures.get(2).map(|anchor| anchor.as_str().to_string());
+                includes.push((number, resolve(&self.path, &captures[1]), anchor));
+            }
+        }
+        includes
+    }
+
     /// The line that opens the fenced code block around line `line` (from 1), or "" outside
     /// any.
     fn fence(&self, line: usize) -> &str {
@@ -472,4 +504,39 @@ impl Chapter {
         }
         ids
     }
+}
+
+/// What a file shown in anchored parts leaves out: every line must sit in exactly one of the
+/// anchors shown, each shown once, so that the parts add up to the whole file.
+fn uncovered(path: &Path, anchors: &[String]) -> Vec<String> {
+    let name = path.display();
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut problems = Vec::new();
+    for (index, anchor) in anchors.iter().enumerate() {
+        if anchors[..index].contains(anchor) {
+            problems.push(format!("{name}: the part {anchor:?} is shown twice"));
+        }
+        if !text.contains(&format!("// ANCHOR: {anchor}\n")) {
+            problems.push(format!("{name} has no part {anchor:?}"));
+        }
+    }
+    let mut open: Vec<&str> = Vec::new();
+    for (number, line) in (1..).zip(text.lines()) {
+        let trimmed = line.trim();
+        if let Some(anchor) = trimmed.strip_prefix("// ANCHOR: ") {
+            if !anchors.iter().any(|shown| shown == anchor) {
+                problems.push(format!("{name}: the part {anchor:?} is not shown"));
+            }
+            open.push(anchor);
+        } else if let Some(anchor) = trimmed.strip_prefix("// ANCHOR_END: ") {
+            open.retain(|open| *open != anchor);
+        } else if open.len() != 1 && !trimmed.is_empty() {
+            let parts = open.len();
+            problems.push(format!(
+                "{name} line {number} is in {parts} parts shown, not one"
+            ));
+            break;
+        }
+    }
+    problems
 }
