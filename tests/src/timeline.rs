@@ -211,8 +211,14 @@ pub fn render(output: &str, title: &str) -> String {
     }
     for (row, (name, marks)) in lanes.0.iter().enumerate() {
         let y = TOP + LANE * row as f64;
-        // An async fn's future is named `{{closure}}`: the function's name says enough.
-        let shown: String = name.replace("::{{closure}}", "").chars().take(38).collect();
+        // An async fn's future is named `{{closure}}`: for a task, the function's name says
+        // enough. A callback keeps its name as the trace shows it: two closures of one function
+        // are two lanes, and must read as two.
+        let shown = match name.starts_with("Task-") {
+            true => name.replace("::{{closure}}", ""),
+            false => name.clone(),
+        };
+        let shown: String = shown.chars().take(38).collect();
         let _ = writeln!(
             svg,
             r#"<text x="4" y="{:.1}">{}</text>"#,
@@ -256,19 +262,31 @@ pub fn render(output: &str, title: &str) -> String {
         }
     }
     let legend = bottom + 32.0;
-    let _ = writeln!(
+    let _ = write!(
         svg,
         concat!(
             r##"<rect x="4" y="{0}" width="3" height="12" fill="#1f4e79"/><text x="12" "##,
             r##"y="{1}">runs (a callback, a task's step, an answer)</text><rect x="260" y="{2}" "##,
-            r##"width="24" height="8" fill="#bcd4ec"/><text x="290" y="{1}">waits</text><circle "##,
-            r##"cx="344" cy="{3}" r="4" fill="#e07b00"/><text x="352" y="{1}">woken</text>"##,
+            r##"width="24" height="8" fill="#bcd4ec"/><text x="290" y="{1}">waits</text>"##,
         ),
         legend - 10.0,
         legend,
         legend - 7.0,
-        legend - 3.0
     );
+    // Only a trace with tasks has wakes: a legend for what the picture never shows would puzzle.
+    let woken = lanes.0.iter().flat_map(|(_, marks)| marks);
+    if woken.into_iter().any(|mark| matches!(mark, Mark::Wake(_))) {
+        let _ = write!(
+            svg,
+            concat!(
+                r##"<circle cx="344" cy="{0}" r="4" fill="#e07b00"/>"##,
+                r##"<text x="352" y="{1}">woken</text>"##,
+            ),
+            legend - 3.0,
+            legend
+        );
+    }
+    svg.push('\n');
     svg.push_str("</svg>\n");
     svg
 }
