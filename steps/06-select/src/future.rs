@@ -23,9 +23,9 @@ impl EventLoop {
 
 /// A result that arrives later (asyncio's `Future`).
 ///
-/// Cloning it is cheap: every clone is the same slot. It goes from pending to finished or
-/// cancelled once, and then its done callbacks are scheduled on the loop, in the order they
-/// were added.
+/// Cloning it is cheap: every clone is the same slot. It goes from pending to finished (with a
+/// result or an error) or cancelled once, and then its done callbacks are scheduled on the
+/// loop, in the order they were added.
 pub struct Future<T> {
     inner: Rc<FutureInner<T>>,
 }
@@ -40,7 +40,7 @@ struct FutureInner<T> {
 /// What `add_done_callback` keeps: a callback that receives the finished future.
 type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
-/// Where a future is in its life: pending, then one of the two others for good.
+/// Where a future is in its life: pending, then one of the three others for good.
 enum State<T> {
     Pending,
     Finished(T),
@@ -49,7 +49,7 @@ enum State<T> {
 }
 
 impl<T: 'static> Future<T> {
-    /// Whether the future has its outcome: a result, or a cancellation.
+    /// Whether the future has its outcome: a result, an error, or a cancellation.
     pub fn done(&self) -> bool {
         !matches!(*self.inner.state.borrow(), State::Pending)
     }

@@ -1,3 +1,4 @@
+// ANCHOR: head
 //! Selectors: one small interface in front of the operating system's ways to wait for many
 //! descriptors at once, after Python's `selectors` module, which asyncio's loop is built on.
 //!
@@ -27,7 +28,9 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::select::{FD_SETSIZE, FdSet, select};
 use nix::sys::time::{TimeVal, TimeValLike};
+// ANCHOR_END: head
 
+// ANCHOR: interface
 /// What a descriptor is watched for, or ready for: reading, writing, or both (Python's
 /// `EVENT_READ` and `EVENT_WRITE`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,7 +88,9 @@ pub trait Selector {
     /// The backend's name: `select`, `poll`, `epoll` or `kqueue`.
     fn name(&self) -> &'static str;
 }
+// ANCHOR_END: interface
 
+// ANCHOR: rest
 /// The best selector this system has: epoll on Linux, kqueue on macOS and the BSDs, poll
 /// elsewhere (Python's `DefaultSelector`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -267,3 +272,4 @@ fn milliseconds(timeout: Option<Duration>) -> PollTimeout {
         PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)
     })
 }
+// ANCHOR_END: rest

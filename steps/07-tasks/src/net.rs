@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! Async TCP on the loop: step 6's `add_reader`/`add_writer`, wrapped so that a task can
 //! `.await` a socket.
 //!
@@ -30,7 +31,9 @@ use futures::io::{AsyncRead, AsyncWrite};
 
 use crate::budget::consume_budget;
 use crate::{EventLoop, connect_nonblocking, get_running_loop};
+// ANCHOR_END: header
 
+// ANCHOR: registered
 /// Which readiness an operation waits for.
 #[derive(Clone, Copy)]
 enum Interest {
@@ -63,7 +66,9 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
             writing: Rc::default(),
         }
     }
+    // ANCHOR_END: registered
 
+    // ANCHOR: poll_io
     /// Tries `operation`; if it would block, leaves `cx`'s waker for `interest`, has the loop
     /// watch the socket for it if it does not yet, and returns `Pending`.
     fn poll_io<R>(
@@ -130,7 +135,9 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
         self.socket.as_raw_fd()
     }
 }
+// ANCHOR_END: poll_io
 
+// ANCHOR: drop
 impl<S: AsRawFd> Drop for Registered<S> {
     fn drop(&mut self) {
         let fd = self.socket.as_raw_fd();
@@ -149,7 +156,9 @@ fn remove_interest(event_loop: &EventLoop, fd: RawFd, interest: Interest) {
         Interest::Write => event_loop.remove_writer(&fd),
     };
 }
+// ANCHOR_END: drop
 
+// ANCHOR: listener
 /// A TCP socket listening for connections (what asyncio's `start_server` listens on).
 pub struct TcpListener {
     io: Registered<std::net::TcpListener>,
@@ -181,7 +190,9 @@ impl TcpListener {
         Ok((TcpStream::new(self.io.event_loop.clone(), socket)?, peer))
     }
 }
+// ANCHOR_END: listener
 
+// ANCHOR: stream
 /// A TCP connection that tasks read and write without blocking the loop.
 pub struct TcpStream {
     io: Registered<std::net::TcpStream>,
@@ -234,7 +245,9 @@ impl TcpStream {
         self.io.socket.set_nodelay(nodelay)
     }
 }
+// ANCHOR_END: stream
 
+// ANCHOR: adapters
 /// Reading needs only a shared reference, so one task can read and write the same stream
 /// at once (say, relaying both ways) through `&TcpStream`.
 impl AsyncRead for &TcpStream {
@@ -306,3 +319,4 @@ impl AsRawFd for TcpStream {
         self.io.socket.as_raw_fd()
     }
 }
+// ANCHOR_END: adapters

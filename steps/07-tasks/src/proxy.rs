@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! The finale: step 1's proxy again, with a task per connection instead of a thread. Where
 //! step 1's thread slept in `read`, a task returns `Pending` and the loop runs the others, so
 //! one thread serves every client. The code still reads top to bottom, with `.await` at each
@@ -37,7 +38,9 @@ use nix::errno::Errno;
 
 use crate::net::{TcpListener, TcpStream};
 use crate::{get_running_loop, sleep};
+// ANCHOR_END: header
 
+// ANCHOR: config
 /// How the proxy behaves; `Config::default()` suits most uses. Each limit is nginx's, or close to
 /// it. The idle limits bound a pause, not a transfer: a download that takes an hour is fine as
 /// long as bytes keep coming.
@@ -78,7 +81,9 @@ impl Default for Config {
         }
     }
 }
+// ANCHOR_END: config
 
+// ANCHOR: log
 /// How many log lines may wait for the terminal; more are dropped, and counted.
 const LOG_BACKLOG: usize = 10_000;
 
@@ -135,14 +140,18 @@ pub fn flush_log() {
         let _ = flushed.recv();
     }
 }
+// ANCHOR_END: log
 
+// ANCHOR: head_limits
 /// The largest message head (first line and headers) the proxy reads; a longer request gets
 /// `431`. Without a limit, a client could make the proxy buffer headers until memory runs out.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The most headers a message may have; a request with more gets `431` too.
 const MAX_HEADERS: usize = 100;
+// ANCHOR_END: head_limits
 
+// ANCHOR: not_forwarded
 /// Headers never forwarded: the hop-by-hop ones, about one connection rather than the message
 /// (RFC 9110, section 7.6.1), as are those a `Connection` header names; and `Host`, which the
 /// proxy sets from the URL.
@@ -150,7 +159,9 @@ const NOT_FORWARDED: &str = "Connection Keep-Alive Proxy-Connection Proxy-Author
                              Proxy-Authenticate TE Trailer Upgrade Host";
 
 const TOO_LARGE: &str = "431 Request Header Fields Too Large";
+// ANCHOR_END: not_forwarded
 
+// ANCHOR: serve
 /// Serves clients forever, each connection on a task of its own: step 1's thread, for the price
 /// of a heap allocation. A task that fails or panics ends alone; the others go on.
 ///
@@ -166,6 +177,8 @@ pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
             Ok((client, _)) => {
                 event_loop.create_task(handle_client(client, config));
             }
+            // ANCHOR_END: serve
+            // ANCHOR: reserve
             Err(error) if out_of_descriptors(&error) => {
                 drop(reserve.take());
                 // Linux refuses before it looks for a client: there may be none waiting, and
@@ -186,6 +199,8 @@ pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
                     sleep(Duration::from_millis(100)).await;
                 }
             }
+            // ANCHOR_END: reserve
+            // ANCHOR: serve_end
             // Trying again at once could spin on an error that stays; asyncio waits a second.
             Err(error) => {
                 eprintln!("accept failed: {error}");
@@ -194,7 +209,9 @@ pub async fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
         }
     }
 }
+// ANCHOR_END: serve_end
 
+// ANCHOR: unavailable
 /// What a client is told when the proxy has no descriptor left to serve it with.
 const UNAVAILABLE: &str = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
                            Content-Length: 42\r\nConnection: close\r\n\r\n\
@@ -205,7 +222,9 @@ fn out_of_descriptors(error: &io::Error) -> bool {
     let errno = error.raw_os_error().map(Errno::from_raw);
     matches!(errno, Some(Errno::EMFILE | Errno::ENFILE))
 }
+// ANCHOR_END: unavailable
 
+// ANCHOR: handle_client
 /// Serves one connection: its requests, one after another, each carried out or refused, then
 /// its log line.
 ///
@@ -273,7 +292,9 @@ enum Next {
     /// Ends now: it broke, or an error answer already ended it.
     Hangup,
 }
+// ANCHOR_END: handle_client
 
+// ANCHOR: log_line
 /// What a request's log line says; `sent` counts the bytes sent back to the client.
 struct LogLine {
     method: String,
@@ -281,7 +302,9 @@ struct LogLine {
     status: String,
     sent: u64,
 }
+// ANCHOR_END: log_line
 
+// ANCHOR: failure
 /// Why a request went no further.
 enum Failure {
     /// The client gets this status line (step 1's refusal), with the reason as its body.
@@ -289,7 +312,9 @@ enum Failure {
     /// A connection broke: nobody is left to answer, or the answer is already on its way.
     Broken(io::Error),
 }
+// ANCHOR_END: failure
 
+// ANCHOR: failure_status
 /// What an I/O error means for the request. The functions that read it call a head too large
 /// `FileTooLarge` and a body malformed `InvalidData`: the client is told. Anything else broke.
 impl From<io::Error> for Failure {
@@ -314,7 +339,9 @@ fn bad_gateway(context: String, error: io::Error) -> Failure {
     };
     Failure::Refused(status, format!("{context}: {error}"))
 }
+// ANCHOR_END: failure_status
 
+// ANCHOR: proxy_head
 /// What the answer to a request depends on, besides the answer itself.
 struct Asked<'a> {
     /// The origin, for error messages.
@@ -364,6 +391,8 @@ async fn proxy(
         }
         Err(error) => return Err(bad_request(format!("malformed request head: {error}"))),
     }
+    // ANCHOR_END: proxy_head
+    // ANCHOR: request_checks
     // HTTP/1.1 asks for exactly one Host (RFC 9112, section 3.2).
     let hosts = request
         .headers
@@ -383,6 +412,8 @@ async fn proxy(
             "the Connection header names the message's framing",
         ));
     }
+    // ANCHOR_END: request_checks
+    // ANCHOR: proxy_target
     // A complete request has all three.
     let method = request.method.unwrap_or_default();
     let target = request.path.unwrap_or_default();
@@ -427,7 +458,9 @@ async fn proxy(
         version,
         keep_alive: version == 1 && !closing,
     };
+    // ANCHOR_END: proxy_target
 
+    // ANCHOR: proxy_relay
     let origin = connect(client, host, port, config.upstream_timeout).await?;
     let _ = origin.set_nodelay(true);
     (&origin).write_all(&forwarded).await?;
@@ -456,7 +489,9 @@ async fn proxy(
         Either::Right((answered, _)) => answered,
     }
 }
+// ANCHOR_END: proxy_relay
 
+// ANCHOR: answer
 /// Reads the origin's answer and passes it on to the client: interim answers (`100 Continue`)
 /// as they come, then the final head and body. `body_sent` says whether the request's body has
 /// gone out whole, which the connection's next request waits for.
@@ -485,6 +520,8 @@ async fn answer(
             let reason = format!("{authority} answered with status {status:03}");
             return Err(Failure::Refused("502 Bad Gateway", reason));
         }
+        // ANCHOR_END: answer
+        // ANCHOR: interim
         // `100 Continue` and its kind come before the answer; they are passed on as they are.
         if (100..200).contains(&status) && status != 101 {
             if asked.version == 1 {
@@ -493,6 +530,8 @@ async fn answer(
             }
             continue;
         }
+        // ANCHOR_END: interim
+        // ANCHOR: answer_end
         log.status = status.to_string();
         // Framing that cannot be trusted is refused, as nginx does, even where no body follows:
         // RFC 9112, section 6.3, asks a proxy to answer 502 to conflicting lengths.
@@ -524,7 +563,9 @@ async fn answer(
         return Ok(if reusable { Next::Request } else { Next::Close });
     }
 }
+// ANCHOR_END: answer_end
 
+// ANCHOR: tunnel
 /// Carries out `CONNECT host:port`: connects, answers `200`, then copies bytes both ways until
 /// both sides have finished sending, either fails, or neither sends for the tunnel's limit.
 async fn tunnel(
@@ -557,7 +598,9 @@ async fn tunnel(
         .map_err(|(Stop::Reading(error) | Stop::Writing(error))| Failure::Broken(error))?;
     Ok(())
 }
+// ANCHOR_END: tunnel
 
+// ANCHOR: forward_head
 /// The head to forward: `first_lines`, the headers meant for the other end, `Via` (this proxy
 /// was on the way), and `Connection: close` if `closing`.
 /// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names.
@@ -581,7 +624,9 @@ fn forward_head(first_lines: String, headers: &[Header<'_>], closing: bool) -> V
     head.extend(b"\r\n");
     head
 }
+// ANCHOR_END: forward_head
 
+// ANCHOR: head_checks
 /// The header names that the `Connection` headers list: they are about this connection only.
 fn connection_names<'a>(headers: &'a [Header<'_>]) -> impl Iterator<Item = &'a [u8]> {
     let connection = headers
@@ -613,7 +658,9 @@ fn names_another_version(head: &[u8]) -> bool {
         _ => false,
     }
 }
+// ANCHOR_END: head_checks
 
+// ANCHOR: read_head
 /// Reads a message head, line by line up to the empty line that ends it, and returns it whole.
 /// The body, if any, stays unread in `reader`.
 async fn read_head(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Vec<u8>> {
@@ -646,7 +693,9 @@ async fn read_line(
         Err(io::Error::new(io::ErrorKind::UnexpectedEof, reason))
     }
 }
+// ANCHOR_END: read_head
 
+// ANCHOR: body
 /// Where a message's body ends: the one thing about it the proxy must know.
 enum Body {
     Length(u64),
@@ -654,7 +703,9 @@ enum Body {
     /// Neither header: a request has no body, an answer ends when its sender hangs up.
     Unframed,
 }
+// ANCHOR_END: body
 
+// ANCHOR: body_framing
 /// Finds where a message's body ends from its headers (RFC 9112, section 6), or says why it
 /// cannot be known.
 fn body_framing(headers: &[Header<'_>]) -> Result<Body, &'static str> {
@@ -691,7 +742,9 @@ fn number(digits: &[u8], radix: u32) -> Option<u64> {
     }
     u64::from_str_radix(digits, radix).ok()
 }
+// ANCHOR_END: body_framing
 
+// ANCHOR: copy
 /// Which end of a copy failed: the one read from, or the one written to. Reading from the
 /// client fails the request; writing to an origin that stopped reading does not, since its
 /// answer may say why.
@@ -755,7 +808,9 @@ async fn copy(
     }
     Ok(copied)
 }
+// ANCHOR_END: copy
 
+// ANCHOR: copy_framed
 /// Copies exactly `length` bytes; fewer means the sender left halfway.
 async fn copy_exact(
     from: &mut (impl AsyncBufRead + Unpin),
@@ -811,7 +866,9 @@ async fn copy_chunked(
     *sent += trailers.len() as u64;
     Ok(())
 }
+// ANCHOR_END: copy_framed
 
+// ANCHOR: connect
 /// Splits `host[:port]`, or `[ipv6]:port`, taking `default_port` when there is none.
 fn host_and_port(authority: &str, default_port: u16) -> Result<(&str, u16), Failure> {
     let (host, port) = match authority.rsplit_once(':') {
@@ -844,6 +901,8 @@ async fn connect(
         .to_socket_addrs()
         .map_err(|error| bad_gateway(format!("cannot find {host}"), error))?
         .collect();
+    // ANCHOR_END: connect
+    // ANCHOR: loop_check
     // The address the client reached us at is the one we listen on.
     let ours = client.local_addr().map_err(Failure::Broken)?;
     let is_ours = |address: &SocketAddr| {
@@ -854,6 +913,8 @@ async fn connect(
         let reason = format!("{host}:{port} is this proxy");
         return Err(Failure::Refused("508 Loop Detected", reason));
     }
+    // ANCHOR_END: loop_check
+    // ANCHOR: connect_end
     let first_that_connects = async {
         let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
         for address in addresses {
@@ -867,7 +928,9 @@ async fn connect(
     let connected = timeout(limit, first_that_connects).await;
     connected.map_err(|error| bad_gateway(format!("cannot connect to {host}:{port}"), error))
 }
+// ANCHOR_END: connect_end
 
+// ANCHOR: timeout
 /// Waits for `future` for `limit` at most, then gives up with a `TimedOut` error.
 ///
 /// `select` races the two and drops the loser: a wait that ends in time drops the `sleep`,
@@ -886,7 +949,9 @@ async fn timeout<T>(
         }
     }
 }
+// ANCHOR_END: timeout
 
+// ANCHOR: idle
 /// A transfer's last sign of life, and how long it may go without one.
 ///
 /// Restarting a timer at every read and write would cost a timer per read. Instead, the copy
@@ -937,7 +1002,9 @@ impl Idle {
         }
     }
 }
+// ANCHOR_END: idle
 
+// ANCHOR: linger
 /// Answers a request the proxy will not carry out, with a short text saying why, and ends the
 /// connection.
 async fn refuse(client: &TcpStream, status: &str, reason: &str, sent: &mut u64) -> io::Result<()> {
@@ -968,3 +1035,4 @@ async fn linger(client: &TcpStream) {
         let _ = timeout(Duration::from_secs(5), drain).await;
     }
 }
+// ANCHOR_END: linger

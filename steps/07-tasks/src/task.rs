@@ -1,3 +1,4 @@
+// ANCHOR: header
 //! Tasks: what drives an `async fn` on the loop, one step at a time.
 //!
 //! A task holds a Rust future (what an `async fn` returns: the state machine of step 2) and
@@ -39,7 +40,9 @@ use crate::{Error, EventLoop, Future, Inbox, Name};
 mod join;
 
 pub use join::Join;
+// ANCHOR_END: header
 
+// ANCHOR: create_task
 impl EventLoop {
     /// Wraps `future` (any Rust future, such as an `async fn`'s) in a [`Task`] and schedules its
     /// first step. The task runs on its own; the returned handle awaits or cancels it.
@@ -70,7 +73,9 @@ impl EventLoop {
         core.clone().wakeup();
         Task { core }
     }
+    // ANCHOR_END: create_task
 
+    // ANCHOR: schedule_woken_tasks
     /// Schedules the next step of every task whose waker was called since the last iteration.
     pub(crate) fn schedule_woken_tasks(&self) {
         let Some(inbox) = self.inner.inbox.get() else {
@@ -85,7 +90,9 @@ impl EventLoop {
         }
     }
 }
+// ANCHOR_END: schedule_woken_tasks
 
+// ANCHOR: task
 /// A task: an `async fn` (or any Rust future) that the loop drives (asyncio's `Task`).
 ///
 /// The handle can cancel the task and ask whether it is done; awaiting it (which consumes the
@@ -95,7 +102,9 @@ impl EventLoop {
 pub struct Task<T> {
     core: Rc<TaskCore<T>>,
 }
+// ANCHOR_END: task
 
+// ANCHOR: task_handle
 impl<T: 'static> Task<T> {
     /// Asks the task to stop, as asyncio's `Task.cancel`: the future it awaits is cancelled
     /// (cancellation travels down, to a gather and its children, to an awaited task), and its
@@ -129,7 +138,9 @@ impl<T: 'static> Task<T> {
         }
     }
 }
+// ANCHOR_END: task_handle
 
+// ANCHOR: task_core
 /// The loop's side of a task: the async fn being driven, and where its output goes.
 struct TaskCore<T> {
     id: u64,
@@ -153,7 +164,9 @@ struct TaskCore<T> {
     /// How to cancel what the last step left the task awaiting (asyncio's `_fut_waiter`).
     awaiting: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
+// ANCHOR_END: task_core
 
+// ANCHOR: wakeup
 /// A task as the loop stores it, whatever its output type.
 pub(crate) trait AnyTask {
     /// Schedules the task's next step, unless one is already scheduled
@@ -176,7 +189,9 @@ impl<T: 'static> AnyTask for TaskCore<T> {
             event_loop.call_soon_named(self.name, move || self.step());
         }
     }
+    // ANCHOR_END: wakeup
 
+    // ANCHOR: cancel
     fn cancel(&self) -> bool {
         if self.done.done() {
             return false;
@@ -204,7 +219,9 @@ impl<T: 'static> AnyTask for TaskCore<T> {
         self.awaiting.borrow_mut().push(cancel);
     }
 }
+// ANCHOR_END: cancel
 
+// ANCHOR: step
 impl<T: 'static> TaskCore<T> {
     /// Polls the async fn once (asyncio's `Task.__step`): take it out, poll it, put it back
     /// while it is pending, or end the task. While it is pending, whatever it waits for holds
@@ -235,7 +252,9 @@ impl<T: 'static> TaskCore<T> {
             Err(panic) => self.end_panicked(panic),
         }
     }
+    // ANCHOR_END: step
 
+    // ANCHOR: poll
     /// Polls the async fn as the current task, with a fresh budget; a panic is caught, so that
     /// it ends this task and not the loop.
     fn poll(
@@ -248,7 +267,9 @@ impl<T: 'static> TaskCore<T> {
             with_budget(|| catch_unwind(AssertUnwindSafe(|| coroutine.poll(&mut cx))))
         })
     }
+    // ANCHOR_END: poll
 
+    // ANCHOR: end
     /// The task returned: its output waits for whoever awaits the task.
     fn end(&self, output: T) {
         *self.output.borrow_mut() = Some(output);
@@ -263,7 +284,9 @@ impl<T: 'static> TaskCore<T> {
         self.trace_step(format_args!("{how}"));
         self.forget();
     }
+    // ANCHOR_END: end
 
+    // ANCHOR: end_panicked
     /// The task panicked: the panic is reported, and kept to be resumed by whoever runs the
     /// task to completion; awaiters get [`Error::Panicked`].
     fn end_panicked(&self, panic: Box<dyn Any + Send>) {
@@ -304,3 +327,4 @@ fn panic_message(panic: &dyn Any) -> String {
     let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
     text.unwrap_or("(no message)").to_string()
 }
+// ANCHOR_END: end_panicked

@@ -1,3 +1,4 @@
+// ANCHOR: await
 //! Awaiting a future: `future.await` makes a [`Wait`], one per awaiter.
 
 use std::future::IntoFuture;
@@ -31,7 +32,9 @@ impl<T: Clone + 'static> IntoFuture for &Future<T> {
         self.clone().into_future()
     }
 }
+// ANCHOR_END: await
 
+// ANCHOR: wait
 /// One awaiter of a [`Future`]: ready with the future's outcome once it is done.
 ///
 /// Until then the future keeps this awaiter's waker, the latest one it was polled with
@@ -68,7 +71,9 @@ impl<T: 'static> Wait<T> {
         Poll::Pending
     }
 }
+// ANCHOR_END: wait
 
+// ANCHOR: wait_poll
 impl<T: Clone + 'static> std::future::Future for Wait<T> {
     type Output = Result<T, Error>;
 
@@ -81,7 +86,9 @@ impl<T: Clone + 'static> std::future::Future for Wait<T> {
         Poll::Ready(this.future.result())
     }
 }
+// ANCHOR_END: wait_poll
 
+// ANCHOR: drop
 impl<T> Drop for Wait<T> {
     fn drop(&mut self) {
         if let Some(id) = self.awaiter {
@@ -94,3 +101,4 @@ impl<T> Drop for Wait<T> {
         }
     }
 }
+// ANCHOR_END: drop
