@@ -11,10 +11,10 @@
 //! | `loop.create_task(coro)`   | [`EventLoop::create_task`]                    |
 //! | `Task.__step`              | `TaskCore::step`: poll the future once        |
 //! | `Task.__wakeup`            | `AnyTask::wakeup`: `call_soon` the next step  |
-//! | `await future` (`__await__`) | [`Wait`]: one per awaiter, holding its waker |
+//! | `await future` (`__await__`) | [`Wait`](crate::Wait): one per awaiter, with its waker |
 //! | `task._fut_waiter`         | `TaskCore::awaiting`: cancelled with the task |
 //! | `loop.call_soon_threadsafe`| the waker's [`Inbox`], and the self-pipe      |
-//! | `asyncio.run(coro)`        | [`run`]                                       |
+//! | `asyncio.run(coro)`        | [`run`](crate::run)                           |
 //!
 //! Who wakes whom: a [`Future`] that gets its outcome wakes the wakers of its awaiters; a
 //! socket's readiness calls the reader callback that holds the waker; a waker puts the task's
@@ -25,7 +25,6 @@ use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::IntoFuture;
-use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -34,7 +33,7 @@ use std::thread;
 
 use crate::budget::with_budget;
 use crate::cancel::as_current_task;
-use crate::trace::Awaiting;
+use crate::trace::{Awaiting, report_panic};
 use crate::{Error, EventLoop, Future, Inbox, Name};
 
 mod join;
@@ -290,13 +289,7 @@ impl<T: 'static> TaskCore<T> {
     /// The task panicked: the panic is reported, and kept to be resumed by whoever runs the
     /// task to completion; awaiters get [`Error::Panicked`].
     fn end_panicked(&self, panic: Box<dyn Any + Send>) {
-        let message = panic_message(&*panic);
-        let function = self.name.trim_end_matches("::{{closure}}");
-        let function = function.rsplit("::").next().unwrap_or(function);
-        // Not `eprintln!`, which panics when stderr is gone (a closed pipe): that panic would
-        // escape the step, and leave the task forever half-stepped.
-        let report = format!("Task-{} ({function}) panicked: {message}\n", self.id);
-        let _ = io::stderr().write_all(report.as_bytes());
+        let message = report_panic(self.id, self.name, &*panic);
         *self.panic.borrow_mut() = Some(panic);
         drop(self.done.set_exception(Error::Panicked(message)));
         self.trace_step(format_args!("panicked"));
@@ -320,11 +313,5 @@ impl<T: 'static> TaskCore<T> {
         let output = self.output.borrow_mut().take();
         output.expect("a task's output is handed over once")
     }
-}
-
-fn panic_message(panic: &dyn Any) -> String {
-    let text = panic.downcast_ref::<&str>().copied();
-    let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
-    text.unwrap_or("(no message)").to_string()
 }
 // ANCHOR_END: end_panicked

@@ -1,9 +1,11 @@
 //! The loop's trace: what `set_debug(true)` prints, one line per event, and how the loop and
 //! its names look in it. Nothing here changes what the loop does; skip it on a first reading.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -146,4 +148,18 @@ impl fmt::Display for Awaiting {
             n => write!(f, " on {n} futures"),
         }
     }
+}
+
+/// Reports on stderr that task `id`, running the async fn `name`, panicked, and returns the
+/// panic's message. Not with `eprintln!`, which panics when stderr is gone (a closed pipe):
+/// that panic would escape the step, and leave the task forever half-stepped.
+pub(crate) fn report_panic(id: u64, name: &str, panic: &dyn Any) -> String {
+    let text = panic.downcast_ref::<&str>().copied();
+    let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    let message = text.unwrap_or("(no message)").to_string();
+    let function = name.trim_end_matches("::{{closure}}");
+    let function = function.rsplit("::").next().unwrap_or(function);
+    let report = format!("Task-{id} ({function}) panicked: {message}\n");
+    let _ = io::stderr().write_all(report.as_bytes());
+    message
 }
