@@ -174,6 +174,52 @@ macro_rules! future_tests {
             }
 
             #[test]
+            fn cancelling_a_gather_whose_children_are_done_changes_nothing() {
+                let event_loop = EventLoop::new();
+                let children: Vec<Future<i32>> =
+                    (0..2).map(|_| event_loop.create_future()).collect();
+                let gathered = gather(&event_loop, children.clone());
+                children[0].set_result(1).unwrap();
+                children[1].set_result(2).unwrap();
+                // Their done callbacks have not run yet: the gathered future is still pending.
+                assert!(!gathered.cancel(), "no child could be cancelled");
+                assert_eq!(event_loop.run_until_complete(&gathered), Ok(vec![1, 2]));
+            }
+
+            #[test]
+            fn a_cancelled_gather_waits_for_its_children_to_fail_it() {
+                let event_loop = EventLoop::new();
+                let child = event_loop.create_future::<i32>();
+                let gathered = gather(&event_loop, vec![child.clone()]);
+                assert!(gathered.cancel());
+                assert!(child.cancelled());
+                assert!(
+                    !gathered.done(),
+                    "asyncio's gather is failed by its children"
+                );
+                assert_eq!(
+                    event_loop.run_until_complete(&gathered),
+                    Err(Error::Cancelled)
+                );
+            }
+
+            #[test]
+            fn run_until_complete_returns_after_the_done_callbacks_added_before_it() {
+                let event_loop = EventLoop::new();
+                let log = Log::default();
+                let future = event_loop.create_future::<i32>();
+                future.add_done_callback(record(&log, "added before"));
+                let setter = future.clone();
+                event_loop.call_soon(move || setter.set_result(42).unwrap());
+                assert_eq!(event_loop.run_until_complete(&future), Ok(42));
+                assert_eq!(
+                    *log.borrow(),
+                    ["added before: Ok(42)"],
+                    "asyncio adds its own stop callback last"
+                );
+            }
+
+            #[test]
             fn a_cancelled_child_fails_the_gathered_future_and_the_others_go_on() {
                 let event_loop = EventLoop::new();
                 let children: Vec<Future<i32>> =

@@ -87,6 +87,27 @@ macro_rules! proxy_tests {
             }
 
             #[test]
+            fn limits_beyond_what_the_clock_counts_wait_for_ever_without_a_panic() {
+                let _descriptors = some_descriptors();
+                let (origin, heard) = start_origin();
+                let never = Duration::MAX;
+                let proxy = start_proxy(Config {
+                    head_timeout: never,
+                    body_timeout: never,
+                    upstream_timeout: never,
+                    response_timeout: never,
+                    tunnel_timeout: never,
+                    keepalive_timeout: never,
+                    ..Config::default()
+                });
+                let url = format!("http://{origin}/known/tunnelled");
+                let tunnelled = curl(&["-p", "-x", &format!("http://{proxy}"), &url], &[]);
+                assert!(tunnelled == known_body(), "{} bytes", tunnelled.len());
+                next(&heard);
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
             fn curl_posts_a_body_and_gets_it_echoed() {
                 let _descriptors = some_descriptors();
                 let (origin, heard) = start_origin();

@@ -1,7 +1,7 @@
 //! Step 7's rules: tasks, wakers, cancellation, panics, `run`, and async TCP on the loop.
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{IntoFuture, poll_fn};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::pin;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use step7_tasks::net::{TcpListener, TcpStream};
-use step7_tasks::{Error, EventLoop, Future, gather, get_running_loop, run, sleep};
+use step7_tasks::{Error, EventLoop, Future, Task, gather, get_running_loop, run, sleep};
 use workshop_tests::{DropFlag, HANG, drop_flag, panic_message, within_hang};
 
 /// Sleeps for as long as any test may take, holding `guard`: shows when the sleeper is dropped.
@@ -315,8 +315,8 @@ fn a_cancelled_task_is_done_only_once_its_async_fn_is_dropped() {
     assert!(dropped.get());
     assert_eq!(
         seen.get(),
-        Some(false),
-        "the future itself is cancelled at once"
+        Some(true),
+        "the task's future is the task: cancelled once its async fn is dropped"
     );
     assert_eq!(shared.result(), Err(Error::Cancelled));
 }
@@ -349,7 +349,11 @@ fn cancelling_a_task_that_awaits_a_gather_cancels_the_gather_and_its_children() 
     assert!(outer.cancel());
     assert_eq!(event_loop.run_until_complete(outer), Err(Error::Cancelled));
     event_loop.run_until_complete(sleep(Duration::ZERO));
-    assert!(gathered.cancelled());
+    assert_eq!(
+        gathered.result(),
+        Err(Error::Cancelled),
+        "failed by its cancelled children, as asyncio's"
+    );
     assert!(children.iter().all(Future::cancelled));
     assert!(
         flags.iter().all(|flag| flag.get()),
@@ -677,4 +681,318 @@ fn a_task_whose_socket_is_always_ready_yields_to_the_others() {
         ticks >= 50,
         "the other task ran {ticks} times during 10,000 writes that never blocked"
     );
+}
+
+/// A value whose `Drop` panics: cleanup code that fails.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("cleanup failed");
+    }
+}
+
+/// Awaits a future that nobody finishes, holding `held`: a task that waits until cancelled.
+async fn wait_holding<T>(held: T) {
+    let _held = held;
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn a_task_waiting_on_many_idle_sockets_reads_the_one_that_gets_data() {
+    // Every socket that finds nothing gives its unit of budget back; otherwise the first 128
+    // idle sockets spend the budget at every step, and the 200th is never read.
+    let polls = within_hang("a read among 200 idle sockets", || {
+        run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let address = listener.local_addr().unwrap();
+            let mut clients = Vec::new();
+            let mut accepted = Vec::new();
+            for _ in 0..200 {
+                clients.push(std::net::TcpStream::connect(address).unwrap());
+                accepted.push(listener.accept().await.unwrap());
+            }
+            let (_, last_peer) = accepted.last().unwrap();
+            let writer = clients
+                .iter()
+                .find(|c| c.local_addr().unwrap() == *last_peer);
+            std::io::Write::write_all(&mut writer.unwrap(), b"x").unwrap();
+            let reads = accepted.iter().map(|(stream, _)| {
+                Box::pin(async move {
+                    let mut byte = [0; 1];
+                    let mut stream = stream;
+                    stream.read(&mut byte).await
+                })
+            });
+            let mut reads = futures::future::select_all(reads);
+            let mut polls = 0;
+            let read = poll_fn(|cx| {
+                polls += 1;
+                assert!(polls < 1000, "the task spins: polled {polls} times");
+                std::future::Future::poll(std::pin::Pin::new(&mut reads), cx)
+            })
+            .await;
+            let (outcome, index, _) = read;
+            assert_eq!(outcome.unwrap(), 1);
+            assert_eq!(index, 199, "the socket that got the byte");
+            polls
+        })
+    });
+    assert!(polls <= 3, "polled {polls} times: once, then once woken");
+}
+
+#[test]
+fn a_panic_in_a_cancelled_task_s_cleanup_ends_that_task_with_the_panic() {
+    let outcome = within_hang("awaiting a task whose cleanup panics", || {
+        run(async {
+            let event_loop = get_running_loop().unwrap();
+            let task = event_loop.create_task(wait_holding(PanicOnDrop));
+            sleep(Duration::ZERO).await;
+            assert!(task.cancel());
+            let outcome = task.await;
+            let after = event_loop.create_task(async { "the loop goes on" }).await;
+            (outcome, after)
+        })
+    });
+    assert_eq!(
+        outcome,
+        (
+            Err(Error::Panicked("cleanup failed".into())),
+            Ok("the loop goes on")
+        )
+    );
+}
+
+#[test]
+fn run_closes_its_loop_when_a_task_it_cancels_panics_in_its_cleanup() {
+    let (dropped, guard) = drop_flag();
+    let outcome = run(async move {
+        let event_loop = get_running_loop().unwrap();
+        event_loop.create_task(wait_holding(PanicOnDrop));
+        event_loop.create_task(wait_holding(guard));
+        sleep(Duration::ZERO).await;
+        "main is done"
+    });
+    assert_eq!(
+        outcome, "main is done",
+        "the cleanup's panic stays in its task"
+    );
+    assert!(
+        dropped.get(),
+        "the other task was cancelled and dropped too"
+    );
+}
+
+/// When dropped, starts a task on `event_loop` that sleeps far longer than any test, holding
+/// `flag`: cleanup code that starts work.
+struct StartsATaskWhenDropped {
+    event_loop: EventLoop,
+    flag: Option<DropFlag>,
+}
+
+impl Drop for StartsATaskWhenDropped {
+    fn drop(&mut self) {
+        let flag = self.flag.take();
+        self.event_loop.create_task(async move {
+            let _flag = flag;
+            sleep(HANG * 60).await;
+        });
+    }
+}
+
+#[test]
+fn run_waits_only_for_the_tasks_it_cancelled_and_close_drops_the_ones_they_started() {
+    let dropped = within_hang("run, while cleanup starts a task that sleeps", || {
+        let (dropped, guard) = drop_flag();
+        run(async move {
+            let event_loop = get_running_loop().unwrap();
+            let starter = StartsATaskWhenDropped {
+                event_loop: event_loop.clone(),
+                flag: Some(guard),
+            };
+            event_loop.create_task(wait_holding(starter));
+            sleep(Duration::ZERO).await;
+        });
+        dropped.get()
+    });
+    assert!(
+        dropped,
+        "the task that cleanup started is dropped by close, not left alive with the loop"
+    );
+}
+
+#[test]
+fn close_drops_the_tasks_that_the_cleanup_of_closed_tasks_starts() {
+    let event_loop = EventLoop::new();
+    let (dropped, guard) = drop_flag();
+    let starter = StartsATaskWhenDropped {
+        event_loop: event_loop.clone(),
+        flag: Some(guard),
+    };
+    event_loop.create_task(wait_holding(starter));
+    event_loop.run_until_complete(yield_now());
+    event_loop.close();
+    assert!(dropped.get(), "the task started during close is closed too");
+    assert!(
+        format!("{event_loop:?}").contains("tasks=0"),
+        "{event_loop:?}"
+    );
+}
+
+#[test]
+fn cancelling_a_task_leaves_alone_what_it_raced_and_gave_up_on() {
+    let event_loop = EventLoop::new();
+    let shared = event_loop.create_future::<u8>();
+    let background = Future::from(event_loop.create_task(sleep(HANG)));
+    let (s, b) = (shared.clone(), background.clone());
+    let racer = event_loop.create_task(async move {
+        // Each race is lost to the timer; the loser is dropped, and the task moves on.
+        drop(select(pin!(s.into_future()), pin!(sleep(Duration::from_millis(1)))).await);
+        drop(select(pin!(b.into_future()), pin!(sleep(Duration::from_millis(1)))).await);
+        std::future::pending::<()>().await;
+    });
+    let other = event_loop.create_task(shared.clone());
+    event_loop.run_until_complete(sleep(Duration::from_millis(20)));
+    assert!(racer.cancel());
+    assert_eq!(event_loop.run_until_complete(racer), Err(Error::Cancelled));
+    assert!(
+        !shared.cancelled(),
+        "the shared future it gave up on is not cancelled"
+    );
+    assert!(
+        !background.done(),
+        "the background task it gave up on runs on"
+    );
+    shared.set_result(7).unwrap();
+    assert_eq!(event_loop.run_until_complete(other), Ok(Ok(7)));
+}
+
+#[test]
+fn cancelling_a_task_cancels_every_task_it_joins_however_the_combinator_wakes() {
+    // join_all wraps the wakers of more than 30 futures in its own: cancelling must not care.
+    for count in [30, 31, 100] {
+        let event_loop = EventLoop::new();
+        let (flags, guards): (Vec<_>, Vec<_>) = (0..count).map(|_| drop_flag()).unzip();
+        let children: Vec<_> = guards
+            .into_iter()
+            .map(|guard| event_loop.create_task(sleep_holding(guard)).into_future())
+            .collect();
+        let parent = event_loop.create_task(futures::future::join_all(children));
+        event_loop.run_until_complete(yield_now());
+        assert!(parent.cancel());
+        assert_eq!(event_loop.run_until_complete(parent), Err(Error::Cancelled));
+        event_loop.run_until_complete(yield_now());
+        let dropped = flags.iter().filter(|flag| flag.get()).count();
+        assert_eq!(
+            dropped, count,
+            "children cancelled with their parent, of {count}"
+        );
+    }
+}
+
+#[test]
+fn two_tasks_reading_one_stream_are_both_woken() {
+    let reads = within_hang("two tasks reading one stream", || {
+        run(async {
+            let event_loop = get_running_loop().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let stream = Rc::new(stream);
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let stream = stream.clone();
+                    event_loop.create_task(async move {
+                        let mut byte = [0; 1];
+                        (&*stream).read(&mut byte).await.map(|_| byte[0])
+                    })
+                })
+                .collect();
+            // Both read and wait; then one byte for each, one at a time.
+            sleep(Duration::ZERO).await;
+            sleep(Duration::ZERO).await;
+            let mut bytes = Vec::new();
+            let readers = readers.into_iter().map(Task::into_future);
+            let mut pending: Vec<_> = readers.map(Box::pin).collect();
+            for byte in [b'a', b'b'] {
+                std::io::Write::write_all(&mut client, &[byte]).unwrap();
+                let (read, _, rest) = futures::future::select_all(pending).await;
+                bytes.push(read.unwrap().unwrap());
+                pending = rest;
+            }
+            bytes
+        })
+    });
+    assert_eq!(reads, [b'a', b'b']);
+}
+
+#[test]
+fn a_task_s_future_refuses_a_result_from_outside() {
+    let event_loop = EventLoop::new();
+    let task = event_loop.create_task(async { 42 });
+    let shared = Future::from(task);
+    assert_eq!(shared.set_result(99), Err(Error::OfTask));
+    assert_eq!(shared.set_exception(Error::Cancelled), Err(Error::OfTask));
+    assert_eq!(
+        event_loop.run_until_complete(&shared),
+        Ok(42),
+        "the task's own output"
+    );
+}
+
+#[test]
+fn a_task_s_future_is_done_in_the_step_that_ends_the_task() {
+    let event_loop = EventLoop::new();
+    let shared = Future::from(event_loop.create_task(async { 5 }));
+    let seen = Rc::new(RefCell::new(None));
+    let (s, f) = (seen.clone(), shared.clone());
+    // The task steps first in the next iteration; this callback right after it.
+    event_loop.call_soon(move || *s.borrow_mut() = Some(f.result()));
+    event_loop.run_until_complete(&shared).unwrap();
+    assert_eq!(
+        *seen.borrow(),
+        Some(Ok(5)),
+        "as asyncio's task is its own future"
+    );
+}
+
+#[test]
+fn a_task_is_woken_in_order_with_the_done_callbacks_of_the_future_it_awaits() {
+    let event_loop = EventLoop::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let future = event_loop.create_future::<u8>();
+    let l = log.clone();
+    future.add_done_callback(move |_| l.borrow_mut().push("callback added first"));
+    let (l, f) = (log.clone(), future.clone());
+    let waiter = event_loop.create_task(async move {
+        f.await.unwrap();
+        l.borrow_mut().push("the task awaiting it");
+    });
+    event_loop.run_until_complete(yield_now());
+    let l = log.clone();
+    future.add_done_callback(move |_| l.borrow_mut().push("callback added last"));
+    future.set_result(1).unwrap();
+    event_loop.run_until_complete(waiter).unwrap();
+    event_loop.run_until_complete(yield_now());
+    assert_eq!(
+        *log.borrow(),
+        [
+            "callback added first",
+            "the task awaiting it",
+            "callback added last"
+        ],
+        "asyncio's order: the task's wakeup is a done callback like the others"
+    );
+}
+
+#[test]
+fn a_sleep_longer_than_the_clock_can_count_waits_instead_of_panicking() {
+    let outcome = run(async {
+        let forever = pin!(sleep(Duration::MAX));
+        match select(forever, pin!(sleep(Duration::from_millis(1)))).await {
+            Either::Left(_) => "the endless sleep ended",
+            Either::Right(_) => "the short sleep won",
+        }
+    });
+    assert_eq!(outcome, "the short sleep won");
 }

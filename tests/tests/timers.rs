@@ -230,6 +230,17 @@ macro_rules! timer_tests {
             }
 
             #[test]
+            fn a_delay_beyond_what_the_clock_counts_is_a_timer_that_never_comes() {
+                let event_loop = EventLoop::new();
+                let log = Log::default();
+                let never = event_loop.call_later(Duration::MAX, push(&log, 1));
+                event_loop.call_later(Duration::from_millis(1), stop(&event_loop));
+                event_loop.run_forever();
+                assert!(log.borrow().is_empty());
+                never.cancel();
+            }
+
+            #[test]
             fn close_drops_the_scheduled_timers() {
                 let event_loop = EventLoop::new();
                 let (dropped, guard) = workshop_tests::drop_flag();

@@ -188,3 +188,27 @@ fn keep_alive_requests_leave_no_timer_behind() {
         "1,000 requests left {timers} timers in the loop's heap: {state}"
     );
 }
+
+#[test]
+fn a_handler_dropped_before_its_answer_stops_the_work_it_waits_for() {
+    let (dropped, tasks) = step7_tasks::run(async {
+        let event_loop = get_running_loop().unwrap();
+        let (dropped, guard) = workshop_tests::drop_flag();
+        let mut handler = Box::pin(web::on_loop(async move {
+            let _guard = guard;
+            step7_tasks::sleep(Duration::from_secs(3600)).await;
+        }));
+        // hyper polls the handler, and drops it when its client leaves.
+        assert!(futures::FutureExt::now_or_never(&mut handler).is_none());
+        step7_tasks::sleep(Duration::ZERO).await;
+        drop(handler);
+        step7_tasks::sleep(Duration::ZERO).await;
+        step7_tasks::sleep(Duration::ZERO).await;
+        (dropped.get(), format!("{event_loop:?}"))
+    });
+    assert!(dropped, "the hour-long sleep is dropped with its handler");
+    assert!(
+        tasks.contains(" tasks=1>"),
+        "only the main task is left: {tasks}"
+    );
+}

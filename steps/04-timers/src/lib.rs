@@ -22,7 +22,7 @@ mod trace;
 
 use lifecycle::Running;
 pub use timers::TimerHandle;
-use timers::TimerHeap;
+use timers::{FOREVER, TimerHeap};
 use trace::{Name, Timeout, Until};
 
 /// A handle to one single-threaded event loop.
@@ -83,9 +83,10 @@ impl EventLoop {
         timer
     }
 
-    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
+    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now. A delay
+    /// beyond 30 years is 30 years (`FOREVER`).
     pub fn call_later(&self, delay: Duration, callback: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at(self.time() + delay, callback)
+        self.call_at(self.time() + delay.min(FOREVER), callback)
     }
 
     /// Runs iterations until [`stop`](Self::stop) is called, then returns.

@@ -9,9 +9,14 @@ use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::Handle;
+
+/// The furthest a delay reaches: about 30 years, as tokio caps it. `Instant` panics when a
+/// sum overflows it, so without a cap `sleep(Duration::MAX)` would panic; a timer 30 years away
+/// waits for ever all the same.
+pub(crate) const FOREVER: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
 
 /// The fewest timers in the heap for a purge of the cancelled ones (asyncio's number).
 const MIN_TIMERS_TO_PURGE: usize = 100;

@@ -25,7 +25,7 @@ mod trace;
 pub use future::{Error, Future};
 use lifecycle::Running;
 pub use timers::TimerHandle;
-use timers::TimerHeap;
+use timers::{FOREVER, TimerHeap};
 use trace::{Name, Timeout, Until};
 
 /// A handle to one single-threaded event loop.
@@ -92,20 +92,27 @@ impl EventLoop {
         timer
     }
 
-    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
+    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now. A delay
+    /// beyond 30 years is 30 years (`FOREVER`).
     pub fn call_later(&self, delay: Duration, callback: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at(self.time() + delay, callback)
+        self.call_at(self.time() + delay.min(FOREVER), callback)
     }
 
     /// Runs iterations until `future` is done, then returns its outcome.
+    ///
+    /// As asyncio's, it waits with a done callback of its own, added last, and returns when the
+    /// iteration that ran it ends: the done callbacks added before it have run by then.
     ///
     /// A `stop` before then is a bug in the caller (the future may never be done): as in
     /// asyncio, it ends the run with a panic rather than a silent return.
     pub fn run_until_complete<T: Clone + 'static>(&self, future: &Future<T>) -> Result<T, Error> {
         let _running = Running::start(self);
-        while !future.done() {
+        let finished = Rc::new(Cell::new(false));
+        let flag = finished.clone();
+        future.add_done_callback(move |_| flag.set(true));
+        while !finished.get() {
             self.run_once();
-            if self.inner.stopping.replace(false) && !future.done() {
+            if self.inner.stopping.replace(false) && !finished.get() {
                 panic!("Event loop stopped before Future completed.");
             }
         }
@@ -255,7 +262,8 @@ pub fn sleep(event_loop: &EventLoop, delay: Duration) -> Future<()> {
 ///
 /// The first child to fail fails the gathered future with its error, and a cancelled child
 /// with [`Error::Cancelled`], as asyncio's `gather` does; the other children go on. Cancelling
-/// the gathered future cancels the children that are still pending.
+/// the gathered future cancels the children that are still pending, which then fail it with
+/// [`Error::Cancelled`]; with none pending, it changes nothing and returns `false`.
 pub fn gather<T: Clone + 'static>(
     event_loop: &EventLoop,
     futures: Vec<Future<T>>,
@@ -290,12 +298,7 @@ pub fn gather<T: Clone + 'static>(
             }
         });
     }
-    gathered.add_done_callback(move |gathered| {
-        if gathered.cancelled() {
-            for child in children.iter() {
-                child.cancel();
-            }
-        }
-    });
+    // Every child is asked, even after one said yes.
+    gathered.cancel_with(move || children.iter().filter(|child| child.cancel()).count() > 0);
     gathered
 }

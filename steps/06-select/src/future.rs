@@ -16,6 +16,7 @@ impl EventLoop {
                 event_loop: self.clone(),
                 state: RefCell::new(State::Pending),
                 callbacks: RefCell::new(Vec::new()),
+                cancel_with: RefCell::new(None),
             }),
         }
     }
@@ -35,6 +36,9 @@ struct FutureInner<T> {
     state: RefCell<State<T>>,
     /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
     callbacks: RefCell<Vec<(&'static str, DoneCallback<T>)>>,
+    /// For a future that stands for other work (a gather's children): what `cancel` does
+    /// instead of cancelling it, until it is done.
+    cancel_with: RefCell<Option<Rc<dyn Fn() -> bool>>>,
 }
 
 /// What `add_done_callback` keeps: a callback that receives the finished future.
@@ -72,8 +76,21 @@ impl<T: 'static> Future<T> {
 
     /// Cancels the future and schedules its done callbacks. Returns `false`, changing
     /// nothing, when the future is already done.
+    ///
+    /// A future that stands for other work, such as [`gather`](crate::gather)'s, cancels that
+    /// work instead, and gets its outcome from it, as asyncio's `_GatheringFuture.cancel` does:
+    /// `false` when none of it could be cancelled.
     pub fn cancel(&self) -> bool {
-        self.finish(State::Cancelled).is_ok()
+        let instead = self.inner.cancel_with.borrow().clone();
+        match instead {
+            Some(cancel) if !self.done() => cancel(),
+            _ => self.finish(State::Cancelled).is_ok(),
+        }
+    }
+
+    /// Makes `cancel` call `cancel` instead, for a future that stands for other work.
+    pub(crate) fn cancel_with(&self, cancel: impl Fn() -> bool + 'static) {
+        *self.inner.cancel_with.borrow_mut() = Some(Rc::new(cancel));
     }
 
     /// Schedules `callback` with `call_soon` once the future is done; right away if it
@@ -95,6 +112,9 @@ impl<T: 'static> Future<T> {
             return Err(Error::AlreadyDone);
         }
         *self.inner.state.borrow_mut() = outcome;
+        // The work it stood for is over: whatever `cancel_with` held goes now.
+        let cancel_with = self.inner.cancel_with.take();
+        drop(cancel_with);
         for (name, callback) in self.inner.callbacks.take() {
             self.schedule(name, callback);
         }

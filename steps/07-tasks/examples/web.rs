@@ -18,8 +18,9 @@
 //! connections and runs each on a task of its own.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -109,13 +110,26 @@ async fn nap(Path(ms): Path<u64>) -> Json<Slept> {
 /// work-stealing runtime may move it. Ours holds `Rc`s (the loop, our futures) and never
 /// leaves its thread, so it is not `Send`. The task owns it; the handler only holds the
 /// receiving end of a channel, which is.
+///
+/// hyper drops the handler of a client that left, and the receiving end with it: then the
+/// task stops, dropping `future` and whatever it waits for (a timer, a socket), as asyncio
+/// cancels the handler's task.
 pub fn on_loop<F>(future: F) -> impl Future<Output = F::Output> + Send
 where
     F: Future<Output: Send + 'static> + 'static,
 {
-    let (sender, receiver) = oneshot::channel();
+    let (mut sender, receiver) = oneshot::channel();
     let event_loop = get_running_loop().expect("handlers run on our loop");
-    event_loop.create_task(async move { drop(sender.send(future.await)) });
+    event_loop.create_task(async move {
+        let mut future = pin!(future);
+        let output = poll_fn(|cx| match sender.poll_canceled(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => future.as_mut().poll(cx).map(Some),
+        });
+        if let Some(output) = output.await {
+            drop(sender.send(output));
+        }
+    });
     async move { receiver.await.expect("the loop runs its tasks to the end") }
 }
 

@@ -11,10 +11,13 @@ const IO_INTERVAL: u32 = 61;
 
 impl EventLoop {
     /// Whether this iteration asks the selector. asyncio's loop always does; tokio's rule is to
-    /// skip it while nothing but task steps is ready (`only_tasks`), up to `IO_INTERVAL`
-    /// iterations in a row. A task woken by a socket steps in the iteration after; asking the
-    /// OS in between finds nothing new, or that socket, not yet read.
-    pub(crate) fn selector_is_due(&self, only_tasks: bool) -> bool {
+    /// skip it while nothing but task steps is ready, up to `IO_INTERVAL` iterations in a row.
+    /// A task woken by a socket steps in the iteration after; asking the OS in between finds
+    /// nothing new, or that socket, not yet read.
+    pub(crate) fn selector_is_due(&self) -> bool {
+        let ready = self.inner.ready.borrow().len();
+        let only_tasks = ready > 0 && ready == self.inner.steps_queued.get();
+        let only_tasks = only_tasks && !self.inner.stopping.get();
         let skipped = self.inner.io_skipped.get();
         if only_tasks && skipped < IO_INTERVAL {
             self.inner.io_skipped.set(skipped + 1);
@@ -22,6 +25,18 @@ impl EventLoop {
         }
         self.inner.io_skipped.set(0);
         true
+    }
+
+    /// `call_soon` for a task's step, counted among the steps in the ready queue until it runs.
+    pub(crate) fn call_soon_step(&self, name: &'static str, step: impl FnOnce() + 'static) {
+        let steps = &self.inner.steps_queued;
+        steps.set(steps.get() + 1);
+        let event_loop = self.clone();
+        self.call_soon_named(name, move || {
+            let steps = &event_loop.inner.steps_queued;
+            steps.set(steps.get() - 1);
+            step();
+        });
     }
 
     /// Makes the next iteration ask the selector, even if only task steps are ready then: a
@@ -52,6 +67,16 @@ pub(crate) fn consume_budget() -> bool {
         }
         None => true,
     })
+}
+
+/// Gives back the unit that an operation which found nothing to do took: a budget counts work
+/// done, as tokio's does (`RestoreOnPending`).
+pub(crate) fn refund_budget() {
+    BUDGET.with(|budget| {
+        if let Some(left) = budget.get() {
+            budget.set(Some(left + 1));
+        }
+    });
 }
 
 /// Runs `step` with a fresh budget: one step of a task.

@@ -1,11 +1,36 @@
-//! Cancellation's bookkeeping: what the task being stepped now awaits, so that cancelling the
-//! task cancels that too (asyncio's `_fut_waiter`).
+//! Cancellation's bookkeeping: what a task awaits now, so that cancelling the task cancels
+//! that too (asyncio's `_fut_waiter`).
+//!
+//! asyncio's task awaits one future at a time. A Rust task may await several at once (a
+//! `select`, a `join_all`), so it keeps one entry per awaiter ([`Wait`](crate::Wait)) that went
+//! pending while it stepped, whatever waker it was polled with, and for as long as that awaiter
+//! lives: an awaiter dropped (a race lost and left behind) is no longer awaited, and cancelling
+//! the task leaves its future alone.
 
 use std::cell::RefCell;
-use std::rc::Rc;
-use std::task::Waker;
+use std::rc::{Rc, Weak};
 
 use crate::task::AnyTask;
+
+/// Something a task awaits: how to cancel it, while the awaiter that holds `alive` lives.
+pub(crate) struct Awaited {
+    alive: Weak<()>,
+    cancel: Box<dyn FnOnce()>,
+}
+
+impl Awaited {
+    /// Whether its awaiter still lives, so that the task still awaits it.
+    pub(crate) fn is_awaited(&self) -> bool {
+        self.alive.strong_count() > 0
+    }
+
+    /// Cancels what is awaited, if it still is.
+    pub(crate) fn cancel(self) {
+        if self.is_awaited() {
+            (self.cancel)();
+        }
+    }
+}
 
 /// Runs `step` with `task` as the current task: one step of it.
 pub(crate) fn as_current_task<R>(task: Rc<dyn AnyTask>, step: impl FnOnce() -> R) -> R {
@@ -15,13 +40,15 @@ pub(crate) fn as_current_task<R>(task: Rc<dyn AnyTask>, step: impl FnOnce() -> R
     result
 }
 
-/// Tells the task being stepped, if `waker` is its own, that it now awaits something that
-/// `cancel` cancels. A future polled by some other waker (inside another executor, or a
-/// combinator that wraps wakers) has no task to tell: cancelling drops it all the same.
-pub(crate) fn awaited_by_current_task(waker: &Waker, cancel: impl FnOnce() + 'static) {
+/// Tells the task being stepped, if any, that it now awaits something that `cancel` cancels,
+/// for as long as `alive` lives. Outside a task, nobody is told: nothing would cancel it.
+pub(crate) fn awaited_by_current_task(alive: &Rc<()>, cancel: impl FnOnce() + 'static) {
     CURRENT_TASK.with_borrow(|task| {
-        if let Some(task) = task.as_ref().filter(|task| task.waker().will_wake(waker)) {
-            task.awaits(Box::new(cancel));
+        if let Some(task) = task {
+            task.awaits(Awaited {
+                alive: Rc::downgrade(alive),
+                cancel: Box::new(cancel),
+            });
         }
     });
 }

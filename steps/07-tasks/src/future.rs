@@ -2,7 +2,7 @@
 //! that wait for it.
 
 use std::any::type_name_of_val;
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -18,7 +18,8 @@ impl EventLoop {
                 event_loop: self.clone(),
                 state: RefCell::new(State::Pending),
                 callbacks: RefCell::new(Vec::new()),
-                awaiters: RefCell::new(Vec::new()),
+                cancel_with: RefCell::new(None),
+                of_task: Cell::new(false),
             }),
         }
     }
@@ -36,10 +37,34 @@ pub struct Future<T> {
 struct FutureInner<T> {
     event_loop: EventLoop,
     state: RefCell<State<T>>,
-    /// Callbacks waiting for the outcome; they are scheduled, then forgotten, when it comes.
-    callbacks: RefCell<Vec<(&'static str, DoneCallback<T>)>>,
-    /// The wakers of the tasks awaiting the future, one per awaiter (see [`Wait`](crate::Wait)).
-    awaiters: RefCell<Vec<(u64, Waker)>>,
+    /// Callbacks and tasks waiting for the outcome; when it comes, they are scheduled and
+    /// woken in the order they came, then forgotten.
+    callbacks: RefCell<Vec<Waiter<T>>>,
+    /// For a future that stands for other work (a gather's children): what `cancel` does
+    /// instead of cancelling it, until it is done.
+    cancel_with: RefCell<Option<Rc<dyn Fn() -> bool>>>,
+    /// Whether this is a task's future (`Future::from(task)`), which only the task finishes.
+    of_task: Cell<bool>,
+}
+
+/// What waits for a future's outcome: a done callback, or a task that awaits the future.
+///
+/// asyncio's task adds its `__wakeup` as a done callback of the future it awaits, so the two
+/// kinds take turns in the order they came. Here an awaiter ([`Wait`](crate::Wait)) keeps its
+/// number and the latest waker it was polled with, in its place in the same list.
+pub(crate) enum Waiter<T> {
+    Callback(&'static str, DoneCallback<T>),
+    Awaiter(u64, Waker),
+}
+
+impl<T> Waiter<T> {
+    /// The waker of awaiter `id`, if this is it.
+    pub(crate) fn waker_of(&mut self, id: u64) -> Option<&mut Waker> {
+        match self {
+            Waiter::Awaiter(awaiter, waker) if *awaiter == id => Some(waker),
+            _ => None,
+        }
+    }
 }
 
 /// What `add_done_callback` keeps: a callback that receives the finished future.
@@ -66,19 +91,61 @@ impl<T: 'static> Future<T> {
 
     /// Gives the future its result and schedules its done callbacks. A future that is
     /// already done keeps its outcome, and the caller gets [`Error::AlreadyDone`].
+    ///
+    /// A task's future refuses ([`Error::OfTask`]): only the task gives it an outcome, as
+    /// asyncio's `Task` refuses `set_result`.
     pub fn set_result(&self, value: T) -> Result<(), Error> {
+        self.refuse_if_of_task()?;
         self.finish(State::Finished(value))
     }
 
     /// Finishes the future with an error instead of a result (asyncio's `set_exception`).
     pub fn set_exception(&self, error: Error) -> Result<(), Error> {
+        self.refuse_if_of_task()?;
         self.finish(State::Failed(error))
+    }
+
+    fn refuse_if_of_task(&self) -> Result<(), Error> {
+        match self.inner.of_task.get() {
+            true => Err(Error::OfTask),
+            false => Ok(()),
+        }
+    }
+
+    /// Makes this a task's future: from now on only [`settle`](Self::settle) finishes it, and
+    /// `cancel` calls `cancel` (the task's).
+    pub(crate) fn become_task_future(&self, cancel: impl Fn() -> bool + 'static) {
+        self.inner.of_task.set(true);
+        self.cancel_with(cancel);
+    }
+
+    /// Finishes a task's future with the task's outcome: `Err(Error::Cancelled)` cancels it.
+    pub(crate) fn settle(&self, outcome: Result<T, Error>) {
+        let outcome = match outcome {
+            Ok(value) => State::Finished(value),
+            Err(Error::Cancelled) => State::Cancelled,
+            Err(error) => State::Failed(error),
+        };
+        drop(self.finish(outcome));
     }
 
     /// Cancels the future and schedules its done callbacks. Returns `false`, changing
     /// nothing, when the future is already done.
+    ///
+    /// A future that stands for other work, such as [`gather`](crate::gather)'s, cancels that
+    /// work instead, and gets its outcome from it, as asyncio's `_GatheringFuture.cancel` does:
+    /// `false` when none of it could be cancelled.
     pub fn cancel(&self) -> bool {
-        self.finish(State::Cancelled).is_ok()
+        let instead = self.inner.cancel_with.borrow().clone();
+        match instead {
+            Some(cancel) if !self.done() => cancel(),
+            _ => self.finish(State::Cancelled).is_ok(),
+        }
+    }
+
+    /// Makes `cancel` call `cancel` instead, for a future that stands for other work.
+    pub(crate) fn cancel_with(&self, cancel: impl Fn() -> bool + 'static) {
+        *self.inner.cancel_with.borrow_mut() = Some(Rc::new(cancel));
     }
 
     /// Schedules `callback` with `call_soon` once the future is done; right away if it
@@ -91,7 +158,7 @@ impl<T: 'static> Future<T> {
             self.inner
                 .callbacks
                 .borrow_mut()
-                .push((name, Box::new(callback)));
+                .push(Waiter::Callback(name, Box::new(callback)));
         }
     }
 
@@ -100,13 +167,15 @@ impl<T: 'static> Future<T> {
             return Err(Error::AlreadyDone);
         }
         *self.inner.state.borrow_mut() = outcome;
-        for (name, callback) in self.inner.callbacks.take() {
-            self.schedule(name, callback);
-        }
-        // Waking a task only schedules its next step, so awaiters are woken at once: they step
-        // in the next iteration, as asyncio's do.
-        for (_, waker) in self.inner.awaiters.take() {
-            waker.wake();
+        // The work it stood for is over: whatever `cancel_with` held goes now.
+        let cancel_with = self.inner.cancel_with.take();
+        drop(cancel_with);
+        for waiter in self.inner.callbacks.take() {
+            match waiter {
+                Waiter::Callback(name, callback) => self.schedule(name, callback),
+                // Waking a task schedules its next step, in its turn among the callbacks.
+                Waiter::Awaiter(_, waker) => waker.wake(),
+            }
         }
         Ok(())
     }
@@ -133,9 +202,9 @@ impl<T: Clone> Future<T> {
 }
 
 impl<T> Future<T> {
-    /// The wakers of the tasks awaiting the future: each [`Wait`](crate::Wait) keeps its own.
-    pub(crate) fn awaiters(&self) -> RefMut<'_, Vec<(u64, Waker)>> {
-        self.inner.awaiters.borrow_mut()
+    /// What waits for the future: each [`Wait`](crate::Wait) keeps its place and waker there.
+    pub(crate) fn waiters(&self) -> RefMut<'_, Vec<Waiter<T>>> {
+        self.inner.callbacks.borrow_mut()
     }
 }
 
@@ -172,6 +241,8 @@ pub enum Error {
     Panicked(String),
     /// `get_running_loop` was called where no loop is running.
     NoRunningLoop,
+    /// `set_result` or `set_exception` on a task's future, which only the task finishes.
+    OfTask,
 }
 
 impl fmt::Display for Error {
@@ -182,6 +253,7 @@ impl fmt::Display for Error {
             Error::AlreadyDone => "the future is already done",
             Error::Panicked(message) => return write!(f, "the task panicked: {message}"),
             Error::NoRunningLoop => "no running event loop",
+            Error::OfTask => "a task's future gets its outcome from the task alone",
         })
     }
 }

@@ -2,20 +2,22 @@
 //!
 //! A `Waker` must be `Send` and `Sync`: Rust lets any thread wake a task (a thread pool that
 //! finished a blocking job, a timer thread), and our tasks and loop are `Rc`, tied to one
-//! thread. So a task's waker holds only the task's number and this inbox, behind a mutex; the
-//! loop takes the numbers out at the start of each iteration. A waker called from another
-//! thread also wakes a loop asleep in its selector, with the self-pipe trick. asyncio's
-//! `call_soon_threadsafe` does the same, and the same way.
+//! thread. So a task's waker holds only the task's number and this inbox. Called on the loop's
+//! thread, it finds the loop in a table of that thread's loops and schedules the task's step
+//! at once, in order with the callbacks scheduled around it, as asyncio's `Task.__wakeup` is
+//! one of them. Called from another thread, it leaves the number in the inbox, behind a mutex,
+//! and wakes a loop asleep in its selector with the self-pipe trick; the loop takes the numbers
+//! out at the start of each iteration. asyncio's `call_soon_threadsafe` does the same, and the
+//! same way.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
-use std::thread::{self, ThreadId};
 
-use crate::lifecycle::with_running_loop;
-use crate::{EventLoop, Name};
+use crate::{EventLoop, Inner, Name};
 
 /// Where wakers leave the numbers of the tasks to step; the loop drains it at the start of
 /// each iteration and schedules each task's step with `call_soon` (asyncio's
@@ -26,7 +28,6 @@ pub(crate) struct Inbox {
     woken: Mutex<Vec<u64>>,
     /// The self-pipe's write end; `None` once the loop is closed.
     wake_up: Mutex<Option<UnixStream>>,
-    loop_thread: ThreadId,
 }
 
 impl Inbox {
@@ -43,20 +44,37 @@ impl Inbox {
                 while matches!((&*drain).read(&mut [0; 64]), Ok(1..)) {}
             })
             .expect("the loop's first descriptors fit in select");
-        Arc::new(Inbox {
+        let inbox = Arc::new(Inbox {
             woken: Mutex::new(Vec::new()),
             wake_up: Mutex::new(Some(write_end)),
-            loop_thread: thread::current().id(),
+        });
+        LOOPS.with_borrow_mut(|loops| {
+            loops.retain(|(_, event_loop)| event_loop.strong_count() > 0);
+            loops.push((inbox.address(), Rc::downgrade(&event_loop.inner)));
+        });
+        inbox
+    }
+
+    /// Identifies the inbox in this thread's table of loops.
+    fn address(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// The inbox's loop, if it runs on this thread and is not closed.
+    fn event_loop(self: &Arc<Self>) -> Option<EventLoop> {
+        let address = self.address();
+        LOOPS.with_borrow(|loops| {
+            let (_, event_loop) = loops.iter().find(|(inbox, _)| *inbox == address)?;
+            event_loop.upgrade().map(|inner| EventLoop { inner })
         })
     }
 
+    /// Leaves `task` for the loop, from another thread, and wakes the loop.
     fn push(&self, task: u64) {
         lock(&self.woken).push(task);
-        if thread::current().id() != self.loop_thread {
-            if let Some(mut wake_up) = lock(&self.wake_up).as_ref() {
-                // A full socket already holds a wake-up; nothing is lost when this write fails.
-                let _ = wake_up.write(&[1]);
-            }
+        if let Some(mut wake_up) = lock(&self.wake_up).as_ref() {
+            // A full socket already holds a wake-up; nothing is lost when this write fails.
+            let _ = wake_up.write(&[1]);
         }
     }
 
@@ -73,11 +91,20 @@ impl Inbox {
         std::mem::take(&mut *lock(&self.woken))
     }
 
-    /// Closes the write end; the loop's `close` closes the read end with the other readers.
-    pub(crate) fn close(&self) {
+    /// Closes the write end (the loop's `close` closes the read end with the other readers),
+    /// and takes the loop out of its thread's table: wakers of a closed loop's tasks do nothing.
+    pub(crate) fn close(self: &Arc<Self>) {
         let write_end = lock(&self.wake_up).take();
         drop(write_end);
+        let address = self.address();
+        LOOPS.with_borrow_mut(|loops| loops.retain(|(inbox, _)| *inbox != address));
     }
+}
+
+thread_local! {
+    /// This thread's loops that have an inbox, by the inbox's address: how a waker called on
+    /// its loop's thread finds the loop.
+    static LOOPS: RefCell<Vec<(usize, Weak<Inner>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Locks a mutex that a panicking waker may have poisoned; a list of numbers is never left
@@ -99,13 +126,14 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        with_running_loop(|event_loop| {
-            let task = self.task;
-            match event_loop.inner.current.get() {
-                Some(by) => event_loop.trace(format_args!("wake Task-{task} by {}", Name(by))),
-                None => event_loop.trace(format_args!("wake Task-{task}")),
-            }
-        });
-        self.inbox.push(self.task);
+        let Some(event_loop) = self.inbox.event_loop() else {
+            return self.inbox.push(self.task);
+        };
+        let task = self.task;
+        match event_loop.inner.current.get() {
+            Some(by) => event_loop.trace(format_args!("wake Task-{task} by {}", Name(by))),
+            None => event_loop.trace(format_args!("wake Task-{task}")),
+        }
+        event_loop.wake_task(task);
     }
 }

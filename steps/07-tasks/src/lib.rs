@@ -45,7 +45,7 @@ use task::AnyTask;
 pub use task::Join;
 pub use task::Task;
 pub use timers::TimerHandle;
-use timers::TimerHeap;
+use timers::{FOREVER, TimerHeap};
 use trace::{Answer, Direction, Fds, Name, Timeout, Until};
 pub use wait::Wait;
 
@@ -78,6 +78,9 @@ struct Inner {
     inbox: OnceCell<Arc<Inbox>>,
     /// How many iterations in a row did not ask the selector, since work was ready.
     io_skipped: Cell<u32>,
+    /// How many of the ready callbacks are task steps: while they are all there is, the
+    /// selector may wait (see `budget.rs`).
+    steps_queued: Cell<usize>,
     /// The name of the callback running now, if any: the trace says who woke a task.
     current: Cell<Option<&'static str>>,
     /// Set by `stop`; `run_forever` returns when the current iteration ends.
@@ -154,9 +157,10 @@ impl EventLoop {
         timer
     }
 
-    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now.
+    /// Schedules `callback` to run after `delay`: [`call_at`](Self::call_at) from now. A delay
+    /// beyond 30 years is 30 years (`FOREVER`).
     pub fn call_later(&self, delay: Duration, callback: impl FnOnce() + 'static) -> TimerHandle {
-        self.call_at(self.time() + delay, callback)
+        self.call_at(self.time() + delay.min(FOREVER), callback)
     }
 
     /// Calls `callback` each time `source` can be read without blocking, until
@@ -283,6 +287,9 @@ impl EventLoop {
     /// is done, then returns its output: asyncio's `run_until_complete` also wraps what it is
     /// given in a task. A panic in that task reaches the caller, as asyncio re-raises.
     ///
+    /// As asyncio's, it waits with a done callback of its own, added last, and returns when the
+    /// iteration that ran it ends: the done callbacks added before it have run by then.
+    ///
     /// A `stop` before then is a bug in the caller (the future may never be done): as in
     /// asyncio, it ends the run with a panic rather than a silent return.
     pub fn run_until_complete<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(
@@ -291,9 +298,12 @@ impl EventLoop {
     ) -> F::Output {
         let _running = Running::start(self);
         let task = self.create_task(future);
-        while !task.done() {
+        let finished = Rc::new(Cell::new(false));
+        let flag = finished.clone();
+        task.add_done_callback(move |_| flag.set(true));
+        while !finished.get() {
             self.run_once();
-            if self.inner.stopping.replace(false) && !task.done() {
+            if self.inner.stopping.replace(false) && !finished.get() {
                 panic!("Event loop stopped before Future completed.");
             }
         }
@@ -327,11 +337,9 @@ impl EventLoop {
     /// rescheduling itself cannot starve the others, and `stop` takes effect promptly.
     fn run_once(&self) {
         self.inner.iteration.set(self.inner.iteration.get() + 1);
-        let callbacks_ready = !self.inner.ready.borrow().is_empty() || self.inner.stopping.get();
         self.schedule_woken_tasks();
         self.inner.scheduled.borrow_mut().purge_cancelled();
-        let only_tasks = !callbacks_ready && !self.inner.ready.borrow().is_empty();
-        if self.selector_is_due(only_tasks) {
+        if self.selector_is_due() {
             self.wait(self.timeout());
         }
         let now = self.time();
@@ -534,7 +542,8 @@ impl Drop for CancelOnDrop {
 ///
 /// The first child to fail fails the gathered future with its error, and a cancelled child
 /// with [`Error::Cancelled`], as asyncio's `gather` does; the other children go on. Cancelling
-/// the gathered future cancels the children that are still pending.
+/// the gathered future cancels the children that are still pending, which then fail it with
+/// [`Error::Cancelled`]; with none pending, it changes nothing and returns `false`.
 pub fn gather<T: Clone + 'static>(
     event_loop: &EventLoop,
     futures: impl IntoIterator<Item = impl Into<Future<T>>>,
@@ -569,12 +578,7 @@ pub fn gather<T: Clone + 'static>(
             }
         });
     }
-    gathered.add_done_callback(move |gathered| {
-        if gathered.cancelled() {
-            for child in children.iter() {
-                child.cancel();
-            }
-        }
-    });
+    // Every child is asked, even after one said yes.
+    gathered.cancel_with(move || children.iter().filter(|child| child.cancel()).count() > 0);
     gathered
 }

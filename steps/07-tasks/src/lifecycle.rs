@@ -27,10 +27,16 @@ impl EventLoop {
     /// closed. A closed loop refuses to run and to take new work; closing twice does nothing.
     pub fn close(&self) {
         assert!(!self.is_running(), "Cannot close a running event loop");
-        // The tasks still pending are cancelled at once: their async fns are dropped.
-        let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
-        for task in tasks.into_values() {
-            task.close();
+        // The tasks still pending are cancelled at once: their async fns are dropped. Their
+        // cleanup may start tasks: those go too, or they would keep the loop alive in a cycle.
+        loop {
+            let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
+            if tasks.is_empty() {
+                break;
+            }
+            for task in tasks.into_values() {
+                task.close();
+            }
         }
         if let Some(inbox) = self.inner.inbox.get() {
             inbox.close();
@@ -50,15 +56,18 @@ impl EventLoop {
         assert!(!self.is_closed(), "Event loop is closed");
     }
 
-    /// Cancels every task still pending and runs the loop until all of them are done.
+    /// Cancels every task still pending and runs the loop until all of them are done. Only
+    /// those: a task that their cleanup starts is left to `close`, as asyncio's runner gathers
+    /// the tasks it cancelled and no others.
     pub(crate) fn cancel_all_tasks(&self) {
         let _running = Running::start(self);
-        let tasks: Vec<_> = self.inner.tasks.borrow().values().cloned().collect();
-        for task in tasks {
+        let mut tasks: Vec<_> = self.inner.tasks.borrow().values().cloned().collect();
+        for task in &tasks {
             task.cancel();
         }
-        while !self.inner.tasks.borrow().is_empty() {
+        while !tasks.is_empty() {
             self.run_once();
+            tasks.retain(|task| !task.done());
         }
     }
 }
@@ -135,11 +144,6 @@ pub fn run_with<F: IntoFuture<IntoFuture: 'static, Output: 'static>>(
     event_loop.cancel_all_tasks();
     event_loop.close();
     outcome.unwrap_or_else(|panic| resume_unwind(panic))
-}
-
-/// Calls `f` with the loop running on this thread, if any.
-pub(crate) fn with_running_loop(f: impl FnOnce(&EventLoop)) {
-    RUNNING_LOOP.with_borrow(|running| running.as_ref().map(f));
 }
 
 thread_local! {

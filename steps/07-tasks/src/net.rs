@@ -29,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
-use crate::budget::consume_budget;
+use crate::budget::{consume_budget, refund_budget};
 use crate::{EventLoop, connect_nonblocking, get_running_loop};
 // ANCHOR_END: header
 
@@ -41,7 +41,7 @@ enum Interest {
     Write,
 }
 
-/// A non-blocking socket on the loop, and for each direction the task waiting on it.
+/// A non-blocking socket on the loop, and for each direction the tasks waiting on it.
 struct Registered<S: AsRawFd> {
     event_loop: EventLoop,
     socket: Rc<S>,
@@ -49,11 +49,15 @@ struct Registered<S: AsRawFd> {
     writing: Rc<Waiting>,
 }
 
-/// One direction of a socket: the waker of the task that waits for it, and whether the loop
+/// One direction of a socket: the wakers of the tasks that wait for it, and whether the loop
 /// watches the socket for it.
+///
+/// Usually one task waits; but two tasks may read one `&TcpStream`, and each must be woken,
+/// or the one whose waker was replaced would wait for ever with data in the socket. So each
+/// waker is kept once, and readiness wakes them all: those that find nothing wait again.
 #[derive(Default)]
 struct Waiting {
-    waker: RefCell<Option<Waker>>,
+    wakers: RefCell<Vec<Waker>>,
     watched: Cell<bool>,
 }
 
@@ -92,22 +96,27 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
             match operation(&self.socket) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    // The latest waker replaces the one before. It is stored before the
-                    // interest is registered, so no readiness is lost.
-                    *waiting.waker.borrow_mut() = Some(cx.waker().clone());
+                    // Finding nothing is no work done: the budget gets its unit back, or a task
+                    // waiting on many idle sockets would spend it on them at every step.
+                    refund_budget();
+                    // The waker is stored before the interest is registered, so no readiness
+                    // is lost.
+                    let mut wakers = waiting.wakers.borrow_mut();
+                    if !wakers.iter().any(|waker| waker.will_wake(cx.waker())) {
+                        wakers.push(cx.waker().clone());
+                    }
+                    drop(wakers);
                     if waiting.watched.get() {
                         return Poll::Pending;
                     }
                     let (slot, lp, fd) = (waiting.clone(), self.event_loop.clone(), self.fd());
                     let wake = move || {
-                        let waker = slot.waker.borrow_mut().take();
-                        match waker {
-                            Some(waker) => waker.wake(),
-                            None => {
-                                slot.watched.set(false);
-                                remove_interest(&lp, fd, interest);
-                            }
+                        let wakers = slot.wakers.take();
+                        if wakers.is_empty() {
+                            slot.watched.set(false);
+                            remove_interest(&lp, fd, interest);
                         }
+                        wakers.into_iter().for_each(Waker::wake);
                     };
                     let registered = match interest {
                         Interest::Read => self.event_loop.add_reader(self.socket.clone(), wake),
@@ -122,9 +131,13 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     };
                 }
                 outcome => {
-                    // Nobody waits now: a readiness that comes anyway removes the interest.
-                    let waker = waiting.waker.borrow_mut().take();
-                    drop(waker);
+                    // This task waits no more: if nobody else does, a readiness that comes
+                    // anyway removes the interest.
+                    let mut wakers = waiting.wakers.borrow_mut();
+                    let mine = wakers.iter().position(|waker| waker.will_wake(cx.waker()));
+                    let mine = mine.map(|index| wakers.swap_remove(index));
+                    drop(wakers);
+                    drop(mine);
                     return Poll::Ready(outcome);
                 }
             }

@@ -983,11 +983,12 @@ impl Idle {
     ) -> Result<T, Stop> {
         let expired = pin!(async {
             loop {
-                let due = self.last.get() + self.limit;
-                match due.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => sleep(left).await,
-                    _ => return,
+                // Time left, counted without adding to an `Instant`, which a huge limit overflows.
+                let left = self.limit.saturating_sub(self.last.get().elapsed());
+                if left.is_zero() {
+                    return;
                 }
+                sleep(left).await;
             }
         });
         match select(pin!(transfer), expired).await {

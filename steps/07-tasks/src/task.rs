@@ -32,7 +32,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 
 use crate::budget::with_budget;
-use crate::cancel::as_current_task;
+use crate::cancel::{Awaited, as_current_task};
 use crate::trace::{Awaiting, report_panic};
 use crate::{Error, EventLoop, Future, Inbox, Name};
 
@@ -67,6 +67,7 @@ impl EventLoop {
             scheduled: Cell::new(false),
             cancelling: Cell::new(false),
             awaiting: RefCell::new(Vec::new()),
+            shared: RefCell::new(None),
         });
         self.inner.tasks.borrow_mut().insert(id, core.clone());
         core.clone().wakeup();
@@ -82,10 +83,15 @@ impl EventLoop {
         };
         let woken = inbox.take_woken();
         for id in woken {
-            let task = self.inner.tasks.borrow().get(&id).cloned();
-            if let Some(task) = task {
-                task.wakeup();
-            }
+            self.wake_task(id);
+        }
+    }
+
+    /// Schedules the next step of task `id`, unless it is over.
+    pub(crate) fn wake_task(&self, id: u64) {
+        let task = self.inner.tasks.borrow().get(&id).cloned();
+        if let Some(task) = task {
+            task.wakeup();
         }
     }
 }
@@ -124,6 +130,12 @@ impl<T: 'static> Task<T> {
         self.core.done.cancelled()
     }
 
+    /// Schedules `callback` once the task is done (asyncio's `add_done_callback`), for
+    /// `run_until_complete`.
+    pub(crate) fn add_done_callback(&self, callback: impl FnOnce(&Future<()>) + 'static) {
+        self.core.done.add_done_callback(callback);
+    }
+
     /// The output of a task that is done, for `run_until_complete`: a panic is resumed, so that
     /// it reaches the caller as asyncio re-raises an exception.
     pub(crate) fn into_output(self) -> T {
@@ -160,8 +172,11 @@ struct TaskCore<T> {
     scheduled: Cell<bool>,
     /// Whether `cancel` was called: the next step drops the coroutine.
     cancelling: Cell<bool>,
-    /// How to cancel what the last step left the task awaiting (asyncio's `_fut_waiter`).
-    awaiting: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// What the task awaits now, and how to cancel it (asyncio's `_fut_waiter`).
+    awaiting: RefCell<Vec<Awaited>>,
+    /// The task as a [`Future`] of its output, once `Future::from(task)` asked for one: the
+    /// task finishes it as it ends, as asyncio's task is its own future.
+    shared: RefCell<Option<Future<T>>>,
 }
 // ANCHOR_END: task_core
 
@@ -175,17 +190,17 @@ pub(crate) trait AnyTask {
     fn cancel(&self) -> bool;
     /// Drops the async fn now, and marks the task cancelled: for a loop that closes.
     fn close(&self);
-    /// The task's waker, to recognise it in a future's `poll`.
-    fn waker(&self) -> &Waker;
     /// Remembers how to cancel something the task now awaits.
-    fn awaits(&self, cancel: Box<dyn FnOnce()>);
+    fn awaits(&self, awaited: Awaited);
+    /// Whether the task is over.
+    fn done(&self) -> bool;
 }
 
 impl<T: 'static> AnyTask for TaskCore<T> {
     fn wakeup(self: Rc<Self>) {
         if !self.scheduled.replace(true) {
             let event_loop = self.event_loop.clone();
-            event_loop.call_soon_named(self.name, move || self.step());
+            event_loop.call_soon_step(self.name, move || self.step());
         }
     }
     // ANCHOR_END: wakeup
@@ -197,8 +212,8 @@ impl<T: 'static> AnyTask for TaskCore<T> {
         }
         self.cancelling.set(true);
         let awaiting = self.awaiting.take();
-        for cancel in awaiting {
-            cancel();
+        for awaited in awaiting {
+            awaited.cancel();
         }
         self.waker.wake_by_ref();
         true
@@ -206,16 +221,23 @@ impl<T: 'static> AnyTask for TaskCore<T> {
 
     fn close(&self) {
         let coroutine = self.coroutine.take();
-        drop(coroutine);
-        self.done.cancel();
+        self.end_cancelled(coroutine, "closed");
     }
 
-    fn waker(&self) -> &Waker {
-        &self.waker
+    fn awaits(&self, awaited: Awaited) {
+        let mut awaiting = self.awaiting.borrow_mut();
+        // What was awaited by awaiters now gone is forgotten first, so the list stays short.
+        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut *awaiting)
+            .into_iter()
+            .partition(Awaited::is_awaited);
+        *awaiting = kept;
+        awaiting.push(awaited);
+        drop(awaiting);
+        drop(gone);
     }
 
-    fn awaits(&self, cancel: Box<dyn FnOnce()>) {
-        self.awaiting.borrow_mut().push(cancel);
+    fn done(&self) -> bool {
+        self.done.done()
     }
 }
 // ANCHOR_END: cancel
@@ -227,25 +249,22 @@ impl<T: 'static> TaskCore<T> {
     /// `self.waker`.
     fn step(self: Rc<Self>) {
         self.scheduled.set(false);
-        let awaited_before = self.awaiting.take();
-        drop(awaited_before);
         let Some(mut coroutine) = self.coroutine.take() else {
             return;
         };
         if self.cancelling.get() {
-            // Dropping the async fn runs its cleanup; only then is the task done.
-            drop(coroutine);
-            return self.end_cancelled("cancelled");
+            return self.end_cancelled(coroutine, "cancelled");
         }
         match self.poll(coroutine.as_mut()) {
             Ok(Poll::Pending) => {
                 *self.coroutine.borrow_mut() = Some(coroutine);
-                let awaiting = Awaiting(self.awaiting.borrow().len());
+                let awaiting = self.awaiting.borrow();
+                let awaiting = Awaiting(awaiting.iter().filter(|a| a.is_awaited()).count());
                 self.trace_step(format_args!("Pending{awaiting}"));
             }
             // Cancelled as it returned: asyncio's cancellation wins, and so does ours.
-            Ok(Poll::Ready(_)) if self.cancelling.get() => {
-                self.end_cancelled("Ready, but cancelled")
+            Ok(Poll::Ready(output)) if self.cancelling.get() => {
+                self.end_cancelled(output, "Ready, but cancelled")
             }
             Ok(Poll::Ready(output)) => self.end(output),
             Err(panic) => self.end_panicked(panic),
@@ -271,14 +290,27 @@ impl<T: 'static> TaskCore<T> {
     // ANCHOR: end
     /// The task returned: its output waits for whoever awaits the task.
     fn end(&self, output: T) {
-        *self.output.borrow_mut() = Some(output);
+        let shared = self.shared.take();
+        match shared {
+            Some(shared) => shared.settle(Ok(output)),
+            None => *self.output.borrow_mut() = Some(output),
+        }
         drop(self.done.set_result(()));
         self.trace_step(format_args!("Ready"));
         self.forget();
     }
 
-    /// The task is cancelled, now that its async fn is dropped.
-    fn end_cancelled(&self, how: &str) {
+    /// Drops `cleanup` (the async fn, which runs every `Drop` in it, as asyncio's
+    /// `CancelledError` runs `finally` blocks), then the task is cancelled. A panic in the
+    /// cleanup ends it with that panic instead, as asyncio ends a task whose `finally` raised;
+    /// it never reaches the loop.
+    fn end_cancelled<D>(&self, cleanup: D, how: &str) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(cleanup))) {
+            return self.end_panicked(panic);
+        }
+        if let Some(shared) = self.shared.take() {
+            shared.settle(Err(Error::Cancelled));
+        }
         self.done.cancel();
         self.trace_step(format_args!("{how}"));
         self.forget();
@@ -291,6 +323,9 @@ impl<T: 'static> TaskCore<T> {
     fn end_panicked(&self, panic: Box<dyn Any + Send>) {
         let message = report_panic(self.id, self.name, &*panic);
         *self.panic.borrow_mut() = Some(panic);
+        if let Some(shared) = self.shared.take() {
+            shared.settle(Err(Error::Panicked(message.clone())));
+        }
         drop(self.done.set_exception(Error::Panicked(message)));
         self.trace_step(format_args!("panicked"));
         self.forget();

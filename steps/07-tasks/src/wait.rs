@@ -3,10 +3,12 @@
 
 use std::future::IntoFuture;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use crate::cancel::awaited_by_current_task;
+use crate::future::Waiter;
 use crate::{Error, Future};
 
 /// `future.await` makes a [`Wait`], as Python's `await future` calls `future.__await__()`: one
@@ -39,11 +41,13 @@ impl<T: Clone + 'static> IntoFuture for &Future<T> {
 ///
 /// Until then the future keeps this awaiter's waker, the latest one it was polled with
 /// (a future may be polled with a new waker, and only the latest must be woken); a `Wait`
-/// dropped before the outcome (its task cancelled, a race lost) takes its waker back.
+/// dropped before the outcome (its task cancelled, a race lost) takes its waker back, and its
+/// task no longer awaits the future.
 pub struct Wait<T> {
     future: Future<T>,
-    /// This awaiter's number among the future's awaiters, once it has waited.
-    awaiter: Option<u64>,
+    /// Once it has waited: this awaiter's number among the future's awaiters, and what tells
+    /// its task that it still awaits the future (see `cancel.rs`).
+    awaiter: Option<(u64, Rc<()>)>,
 }
 
 impl<T: 'static> Wait<T> {
@@ -58,16 +62,19 @@ impl<T: 'static> Wait<T> {
             return Poll::Ready(());
         }
         static AWAITERS: AtomicU64 = AtomicU64::new(0);
-        let id = *self
+        let first_wait = self.awaiter.is_none();
+        let (id, alive) = self
             .awaiter
-            .get_or_insert_with(|| AWAITERS.fetch_add(1, Ordering::Relaxed));
-        let mut awaiters = self.future.awaiters();
-        match awaiters.iter_mut().find(|(awaiter, _)| *awaiter == id) {
-            Some((_, waker)) => waker.clone_from(cx.waker()),
-            None => awaiters.push((id, cx.waker().clone())),
+            .get_or_insert_with(|| (AWAITERS.fetch_add(1, Ordering::Relaxed), Rc::new(())));
+        let mut waiters = self.future.waiters();
+        match waiters.iter_mut().find_map(|waiter| waiter.waker_of(*id)) {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => waiters.push(Waiter::Awaiter(*id, cx.waker().clone())),
         }
-        drop(awaiters);
-        awaited_by_current_task(cx.waker(), cancel);
+        drop(waiters);
+        if first_wait {
+            awaited_by_current_task(alive, cancel);
+        }
         Poll::Pending
     }
 }
@@ -91,12 +98,14 @@ impl<T: Clone + 'static> std::future::Future for Wait<T> {
 // ANCHOR: drop
 impl<T> Drop for Wait<T> {
     fn drop(&mut self) {
-        if let Some(id) = self.awaiter {
-            let mut awaiters = self.future.awaiters();
-            let gone = awaiters.iter().position(|(awaiter, _)| *awaiter == id);
+        if let Some((id, _)) = &self.awaiter {
+            let mut waiters = self.future.waiters();
+            let gone = waiters
+                .iter_mut()
+                .position(|waiter| waiter.waker_of(*id).is_some());
             // The waker is dropped after the borrow, as any value that may run code when dropped.
-            let gone = gone.map(|index| awaiters.swap_remove(index));
-            drop(awaiters);
+            let gone = gone.map(|index| waiters.remove(index));
+            drop(waiters);
             drop(gone);
         }
     }

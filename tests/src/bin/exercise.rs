@@ -153,21 +153,22 @@ const STEPS: &[Step] = &[
                 file: "steps/07-tasks/src/task.rs",
                 signature: "fn wakeup(self: Rc<Self>) {",
                 hint: "wakeup: unless a step is already scheduled (set `scheduled`, see what it \
-                       was), schedule a closure that steps this task, with call_soon_named and \
+                       was), schedule a closure that steps this task, with call_soon_step and \
                        the task's name, so that the trace shows the task's async fn",
             },
             Exercise {
                 file: "steps/07-tasks/src/task.rs",
                 signature: "fn schedule_woken_tasks(",
                 hint: "schedule_woken_tasks: take the ids out of the inbox (if the loop has one), \
-                       and wake up each task still in the loop's map (clone it out first)",
+                       and wake_task each of them",
             },
             Exercise {
                 file: "steps/07-tasks/src/wait.rs",
                 signature: "fn poll_done(",
                 hint: "poll_done: Ready if the future is done; else give this awaiter a number \
-                       once, store or update its waker among the future's awaiters, tell the \
-                       current task how to cancel (awaited_by_current_task), and be Pending",
+                       and an `alive` token once, update its waker among the future's waiters or \
+                       push it there (Waiter::Awaiter), the first time tell the current task how \
+                       to cancel (awaited_by_current_task), and be Pending",
             },
         ],
         tests: &[

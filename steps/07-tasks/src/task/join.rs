@@ -42,27 +42,19 @@ impl<T: 'static> std::future::Future for Join<T> {
 }
 
 /// A task as a [`Future`] of its output, to share between awaiters or pass to
-/// [`gather`](crate::gather). Cancelling that future cancels the task.
+/// [`gather`](crate::gather). It is done as soon as the task is, as asyncio's task is its own
+/// future; cancelling it cancels the task, and only the task can finish it.
 impl<T: 'static> From<Task<T>> for Future<T> {
     fn from(task: Task<T>) -> Self {
-        let future = task.core.event_loop.create_future();
-        let copy = future.clone();
-        let core = task.core.clone();
-        task.core.done.add_done_callback(move |done| {
-            // `copy` may be cancelled already, and the task with it: then nothing is lost.
-            match done.result() {
-                Ok(()) => drop(copy.set_result(core.take_output())),
-                Err(Error::Cancelled) => {
-                    copy.cancel();
-                }
-                Err(error) => drop(copy.set_exception(error)),
-            }
-        });
-        future.add_done_callback(move |future| {
-            if future.cancelled() {
-                task.cancel();
-            }
-        });
+        let core = task.core;
+        let future = core.event_loop.create_future();
+        let task = core.clone();
+        future.become_task_future(move || task.cancel());
+        match core.done.result() {
+            Err(Error::NotReady) => *core.shared.borrow_mut() = Some(future.clone()),
+            Ok(()) => future.settle(Ok(core.take_output())),
+            Err(error) => future.settle(Err(error)),
+        }
         future
     }
 }
