@@ -16,10 +16,11 @@
 //! | `loop.call_soon_threadsafe`| the waker's [`Inbox`], and the self-pipe      |
 //! | `asyncio.run(coro)`        | [`run`](crate::run)                           |
 //!
-//! Who wakes whom: a [`Future`] that gets its outcome wakes the wakers of its awaiters; a
-//! socket's readiness calls the reader callback that holds the waker; a waker puts the task's
-//! number in the [`Inbox`]; each iteration of the loop schedules a step of every task in the
-//! inbox; a step polls the async fn, which registers the task's waker again wherever it waits.
+//! Who wakes whom: a [`Future`] that gets its outcome wakes its awaiters in turn with its done
+//! callbacks; a socket's readiness calls the reader callback that holds the waker; a waker
+//! called on the loop's thread schedules the task's step at once, and one called from another
+//! thread leaves the task's number in the [`Inbox`], which the next iteration empties; a step
+//! polls the async fn, which registers the task's waker again wherever it waits.
 
 use std::any::{Any, type_name};
 use std::cell::{Cell, RefCell};
@@ -226,11 +227,17 @@ impl<T: 'static> AnyTask for TaskCore<T> {
 
     fn awaits(&self, awaited: Awaited) {
         let mut awaiting = self.awaiting.borrow_mut();
-        // What was awaited by awaiters now gone is forgotten first, so the list stays short.
-        let (kept, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut *awaiting)
-            .into_iter()
-            .partition(Awaited::is_awaited);
-        *awaiting = kept;
+        let mut gone = Vec::new();
+        if awaiting.len() == awaiting.capacity() {
+            // Before the list grows, what awaiters now gone awaited is forgotten, and room is
+            // made for as many again: the list stays as long as what is awaited now, at a cost
+            // spread over the pushes. It is dropped after the borrow, as code may run then.
+            let (mut kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut *awaiting)
+                .into_iter()
+                .partition(Awaited::is_awaited);
+            kept.reserve(kept.len().max(4));
+            (*awaiting, gone) = (kept, dropped);
+        }
         awaiting.push(awaited);
         drop(awaiting);
         drop(gone);
