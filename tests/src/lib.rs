@@ -38,35 +38,48 @@ pub fn workspace_root() -> PathBuf {
 pub fn step_program(package: &str) -> Command {
     static PROGRAMS: OnceLock<PathBuf> = OnceLock::new();
     let folder = PROGRAMS.get_or_init(|| {
-        // A test runs from target/<profile>/deps, a program such as book-sync from
-        // target/<profile>, where the steps' programs are.
-        let exe = std::env::current_exe().expect("a program knows its own path");
-        let mut folder = exe.parent().expect("a program lives in a folder");
-        if folder.ends_with("deps") {
-            folder = folder.parent().expect("deps lives in the profile's folder");
-        }
-        let folder = folder.to_path_buf();
-        let profile = match folder.file_name().and_then(OsStr::to_str) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
         let packages = PACKAGES.iter().flat_map(|package| ["--package", package]);
-        let build = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--bins", "--profile", profile])
-            .args(packages)
-            .output()
-            .expect("cargo can be started");
-        assert!(
-            build.status.success(),
-            "the steps do not build:\n{}",
-            String::from_utf8_lossy(&build.stderr)
-        );
-        folder
+        built(&["--bins"].into_iter().chain(packages).collect::<Vec<_>>())
     });
     let mut command = Command::new(folder.join(package));
     command.current_dir(workspace_root());
     command
+}
+
+/// Step 7's example `name`, built once as [`step_program`] builds the steps.
+pub fn step_example(name: &str) -> Command {
+    static EXAMPLES: OnceLock<PathBuf> = OnceLock::new();
+    let folder = EXAMPLES.get_or_init(|| built(&["--examples", "--package", "step7-tasks"]));
+    let mut command = Command::new(folder.join("examples").join(name));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Builds what `targets` names, in the profile these tests were built in, and returns the
+/// profile's folder, where the programs are.
+fn built(targets: &[&str]) -> PathBuf {
+    // A test runs from target/<profile>/deps, a program such as book-sync from target/<profile>.
+    let exe = std::env::current_exe().expect("a program knows its own path");
+    let mut folder = exe.parent().expect("a program lives in a folder");
+    if folder.ends_with("deps") {
+        folder = folder.parent().expect("deps lives in the profile's folder");
+    }
+    let profile = match folder.file_name().and_then(OsStr::to_str) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let build = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--profile", profile])
+        .args(targets)
+        .output()
+        .expect("cargo can be started");
+    assert!(
+        build.status.success(),
+        "the steps do not build:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    folder.to_path_buf()
 }
 
 /// The seven steps' packages, in order; each builds a program of the same name.
