@@ -5,6 +5,8 @@
 //! what is checked is exactly what the book shows and the terminal prints.
 
 pub mod book;
+pub mod exercise;
+pub mod rules;
 pub mod timeline;
 
 use std::cell::Cell;
@@ -13,7 +15,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
@@ -129,15 +131,31 @@ impl Demo {
             .child
             .wait_with_output()
             .expect("the demo can be waited for");
-        assert!(
-            output.status.success(),
-            "`{}` failed with {}:\n{}",
-            self.package,
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            panic!("{}", failure(&self.package, output.status, &stderr));
+        }
         String::from_utf8(output.stdout).expect("demos print UTF-8")
     }
+}
+
+/// What a program that failed said, first what matters: where it panicked, and the message, with
+/// neither blank lines nor a backtrace; or, if it did not panic, its stderr.
+pub fn failure(package: &str, status: ExitStatus, stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let panic = lines.iter().position(|line| line.contains(" panicked at "));
+    let Some(at) = panic else {
+        return format!("`{package}` failed with {status}:\n{}", lines.join("\n"));
+    };
+    let location = lines[at].split(" panicked at ").nth(1).unwrap_or_default();
+    let message = lines[at + 1..]
+        .iter()
+        .take_while(|line| !line.starts_with("note: ") && !line.starts_with("stack backtrace:"));
+    let message: Vec<&str> = message.copied().collect();
+    format!("`{package}` panicked at {location}\n{}", message.join("\n"))
 }
 
 /// The demo runs that one test file checks, each as `(test, package, args)`: the test's name as
@@ -344,4 +362,31 @@ pub fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("the proxy answers");
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_demo_s_failure_shows_where_it_panicked_and_why_first() {
+        let stderr = "\nthread 'main' (8922) panicked at steps/03-callbacks/src/lib.rs:58:9:\n\
+                      not yet implemented: call_soon\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable\n";
+        assert_eq!(
+            failure("step3-callbacks", ExitStatus::from_raw(101 << 8), stderr),
+            "`step3-callbacks` panicked at steps/03-callbacks/src/lib.rs:58:9:\n\
+             not yet implemented: call_soon"
+        );
+        assert_eq!(
+            failure(
+                "step7-tasks",
+                ExitStatus::from_raw(1 << 8),
+                "\nstep7-tasks: refused\n"
+            ),
+            "`step7-tasks` failed with exit status: 1:\nstep7-tasks: refused"
+        );
+    }
 }

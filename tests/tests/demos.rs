@@ -149,8 +149,13 @@ fn ends_quietly(package: &str, args: &'static [&'static str], lines: usize) {
         )
     });
     assert!(
-        status.success() && stderr.is_empty(),
-        "`{name}` whose reader went away ended with {status}, and on stderr:\n{stderr}"
+        status.success(),
+        "{}",
+        workshop_tests::failure(&name, status, &stderr)
+    );
+    assert!(
+        stderr.is_empty(),
+        "`{name}` succeeded, and said on stderr: {stderr}"
     );
 }
 
