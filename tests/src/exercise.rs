@@ -192,6 +192,12 @@ pub fn function_name(exercise: &Exercise) -> &str {
     after_fn.split(['(', '<']).next().unwrap_or(after_fn)
 }
 
+/// A rule's test function in readable words: `a_loop_s_queue` as `a loop's queue`.
+pub fn readable(rule: &str) -> String {
+    let words = format!(" {} ", rule.replace('_', " "));
+    words.replace(" s ", "'s ").trim().to_string()
+}
+
 /// Whether `body` is only a `todo!`, as `just exercise N` leaves it.
 pub fn is_todo(body: &str) -> bool {
     body.trim_start_matches('{')

@@ -6,6 +6,7 @@
 
 pub mod book;
 pub mod exercise;
+pub mod mutants;
 pub mod rules;
 pub mod timeline;
 

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use workshop_tests::exercise::Step;
+use workshop_tests::exercise::{Step, readable};
 use workshop_tests::rules::section;
 use workshop_tests::{PACKAGES, workspace_root};
 
@@ -494,12 +494,6 @@ fn rules(tests: &[&str], order: &str) -> Vec<(String, Vec<String>)> {
     }
     rules.sort_by_key(|(rule, _)| order.find(&format!("fn {rule}(")).unwrap_or(usize::MAX));
     rules
-}
-
-/// `a_loop_s_queue` as `a loop's queue`.
-fn readable(rule: &str) -> String {
-    let words = format!(" {} ", rule.replace('_', " "));
-    words.replace(" s ", "'s ").trim().to_string()
 }
 
 #[cfg(test)]
