@@ -5,6 +5,9 @@
 //! what is checked is exactly what the book shows and the terminal prints.
 
 pub mod book;
+pub mod exercise;
+pub mod mutants;
+pub mod rules;
 pub mod timeline;
 
 use std::cell::Cell;
@@ -13,7 +16,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
@@ -38,35 +41,48 @@ pub fn workspace_root() -> PathBuf {
 pub fn step_program(package: &str) -> Command {
     static PROGRAMS: OnceLock<PathBuf> = OnceLock::new();
     let folder = PROGRAMS.get_or_init(|| {
-        // A test runs from target/<profile>/deps, a program such as book-sync from
-        // target/<profile>, where the steps' programs are.
-        let exe = std::env::current_exe().expect("a program knows its own path");
-        let mut folder = exe.parent().expect("a program lives in a folder");
-        if folder.ends_with("deps") {
-            folder = folder.parent().expect("deps lives in the profile's folder");
-        }
-        let folder = folder.to_path_buf();
-        let profile = match folder.file_name().and_then(OsStr::to_str) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
         let packages = PACKAGES.iter().flat_map(|package| ["--package", package]);
-        let build = Command::new(env!("CARGO"))
-            .current_dir(workspace_root())
-            .args(["build", "--quiet", "--bins", "--profile", profile])
-            .args(packages)
-            .output()
-            .expect("cargo can be started");
-        assert!(
-            build.status.success(),
-            "the steps do not build:\n{}",
-            String::from_utf8_lossy(&build.stderr)
-        );
-        folder
+        built(&["--bins"].into_iter().chain(packages).collect::<Vec<_>>())
     });
     let mut command = Command::new(folder.join(package));
     command.current_dir(workspace_root());
     command
+}
+
+/// Step 7's example `name`, built once as [`step_program`] builds the steps.
+pub fn step_example(name: &str) -> Command {
+    static EXAMPLES: OnceLock<PathBuf> = OnceLock::new();
+    let folder = EXAMPLES.get_or_init(|| built(&["--examples", "--package", "step7-tasks"]));
+    let mut command = Command::new(folder.join("examples").join(name));
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Builds what `targets` names, in the profile these tests were built in, and returns the
+/// profile's folder, where the programs are.
+fn built(targets: &[&str]) -> PathBuf {
+    // A test runs from target/<profile>/deps, a program such as book-sync from target/<profile>.
+    let exe = std::env::current_exe().expect("a program knows its own path");
+    let mut folder = exe.parent().expect("a program lives in a folder");
+    if folder.ends_with("deps") {
+        folder = folder.parent().expect("deps lives in the profile's folder");
+    }
+    let profile = match folder.file_name().and_then(OsStr::to_str) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let build = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--profile", profile])
+        .args(targets)
+        .output()
+        .expect("cargo can be started");
+    assert!(
+        build.status.success(),
+        "the steps do not build:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    folder.to_path_buf()
 }
 
 /// The seven steps' packages, in order; each builds a program of the same name.
@@ -116,15 +132,31 @@ impl Demo {
             .child
             .wait_with_output()
             .expect("the demo can be waited for");
-        assert!(
-            output.status.success(),
-            "`{}` failed with {}:\n{}",
-            self.package,
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            panic!("{}", failure(&self.package, output.status, &stderr));
+        }
         String::from_utf8(output.stdout).expect("demos print UTF-8")
     }
+}
+
+/// What a program that failed said, first what matters: where it panicked, and the message, with
+/// neither blank lines nor a backtrace; or, if it did not panic, its stderr.
+pub fn failure(package: &str, status: ExitStatus, stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let panic = lines.iter().position(|line| line.contains(" panicked at "));
+    let Some(at) = panic else {
+        return format!("`{package}` failed with {status}:\n{}", lines.join("\n"));
+    };
+    let location = lines[at].split(" panicked at ").nth(1).unwrap_or_default();
+    let message = lines[at + 1..]
+        .iter()
+        .take_while(|line| !line.starts_with("note: ") && !line.starts_with("stack backtrace:"));
+    let message: Vec<&str> = message.copied().collect();
+    format!("`{package}` panicked at {location}\n{}", message.join("\n"))
 }
 
 /// The demo runs that one test file checks, each as `(test, package, args)`: the test's name as
@@ -331,4 +363,31 @@ pub fn exchange(proxy: SocketAddr, request: &[u8]) -> String {
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).expect("the proxy answers");
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    #[test]
+    fn a_demo_s_failure_shows_where_it_panicked_and_why_first() {
+        let stderr = "\nthread 'main' (8922) panicked at steps/03-callbacks/src/lib.rs:58:9:\n\
+                      not yet implemented: call_soon\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable\n";
+        assert_eq!(
+            failure("step3-callbacks", ExitStatus::from_raw(101 << 8), stderr),
+            "`step3-callbacks` panicked at steps/03-callbacks/src/lib.rs:58:9:\n\
+             not yet implemented: call_soon"
+        );
+        assert_eq!(
+            failure(
+                "step7-tasks",
+                ExitStatus::from_raw(1 << 8),
+                "\nstep7-tasks: refused\n"
+            ),
+            "`step7-tasks` failed with exit status: 1:\nstep7-tasks: refused"
+        );
+    }
 }

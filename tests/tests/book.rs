@@ -14,6 +14,8 @@ use regex::Regex;
 use workshop_tests::book::{
     RUNS, Step, book_src, generated_dir, is_hunk_file, new_files, on_disk, steps,
 };
+use workshop_tests::exercise::STEPS;
+use workshop_tests::rules::{SECTIONS, section};
 use workshop_tests::workspace_root;
 
 #[test]
@@ -254,6 +256,59 @@ fn summary_lists_every_chapter() {
             );
         }
     }
+}
+
+/// `just check N` names, under each rule that does not hold, the section of the book that states
+/// it: every rule it runs has one, and every section named is a heading of its chapter.
+#[test]
+fn every_rule_just_check_runs_names_a_section_of_the_book_that_exists() {
+    static TEST: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"#\[test\]\s*(?:#\[[^\]]*\]\s*)*fn (\w+)\(").unwrap());
+    let binaries: HashSet<&str> = STEPS
+        .iter()
+        .flat_map(|step| step.tests.iter().map(|(binary, _)| *binary))
+        .collect();
+    let mut problems = Vec::new();
+    for binary in &binaries {
+        let file = workspace_root().join(format!("tests/tests/{binary}.rs"));
+        let source = fs::read_to_string(&file).unwrap();
+        for rule in TEST.captures_iter(&source) {
+            if section(binary, &rule[1]).is_none() {
+                problems.push(format!("{binary}: `{}` names no section", &rule[1]));
+            }
+        }
+    }
+    for (binary, rules) in SECTIONS {
+        if !binaries.contains(binary) {
+            problems.push(format!(
+                "`{binary}` is not a test program that `just check` runs"
+            ));
+        }
+        for (rule, section) in *rules {
+            let chapter = Chapter::read(&book_src().join(section.chapter.file));
+            let headings: Vec<String> = chapter
+                .prose()
+                .into_iter()
+                .filter_map(|(_, line)| {
+                    let heading = line.trim_start_matches('#');
+                    (heading.len() < line.len()).then(|| heading.trim().to_string())
+                })
+                .collect();
+            if headings.first().map(String::as_str) != Some(section.chapter.title) {
+                problems.push(format!(
+                    "{} is not titled {:?}",
+                    chapter.name, section.chapter.title
+                ));
+            }
+            if !headings.iter().any(|heading| heading == section.heading) {
+                problems.push(format!(
+                    "{binary}: `{rule}` names {:?}, not a heading of {}",
+                    section.heading, chapter.name
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! What every step's program says when asked for help or given nonsense, as a learner runs it.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
 
 use workshop_tests::{PACKAGES, step_program, workspace_root};
 
@@ -63,4 +64,43 @@ fn the_justfile_refuses_a_step_that_does_not_exist() {
             "just {args:?}: {stderr}"
         );
     }
+}
+
+/// A program started for a test, killed when the test ends, however it ends.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_proxy_on_every_address_suggests_one_a_client_can_use() {
+    let lines = workshop_tests::within_hang("the proxy's first lines", || {
+        let mut proxy = Started(
+            step_program("step7-tasks")
+                .args(["--listen", "0.0.0.0:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the proxy can be started"),
+        );
+        let stdout = proxy.0.stdout.take().expect("the proxy's output");
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .map(Result::unwrap)
+            .collect();
+        lines
+    });
+    let port = lines[0]
+        .strip_prefix("proxy listening on http://0.0.0.0:")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("the first line: {}", lines[0]));
+    assert_eq!(
+        lines[1],
+        format!("try: curl -x http://127.0.0.1:{port} http://example.com/")
+    );
 }

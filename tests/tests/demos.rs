@@ -116,29 +116,90 @@ fn step7_compare_prints_what_the_book_shows() {
     )));
 }
 
-/// A demo whose output nobody reads any more (`just run 7 demo | head -2`) ends, with the
-/// panic of the print that failed, instead of waiting forever: reporting a task's panic must
-/// not panic in turn when stderr is closed too.
-#[test]
-fn step7_demo_ends_when_its_output_is_closed() {
-    let status = workshop_tests::within_hang("the demo with a closed output", || {
-        let mut demo = workshop_tests::step_program("step7-tasks")
-            .arg("demo")
+/// Runs a demo whose reader goes away after `lines` lines, as `just run N | head` does, and
+/// checks that it ends quietly: with success, and nothing on stderr. With no line read, the
+/// demo's first print meets the closed pipe; after some, a later one, from a callback, a task or
+/// the proxy's log.
+fn ends_quietly(package: &str, args: &'static [&'static str], lines: usize) {
+    let name = [package]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let package = package.to_string();
+    let (status, stderr) = workshop_tests::within_hang(&name, move || {
+        let mut demo = workshop_tests::step_program(&package)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the demo can be started");
-        // The first line is printed before the loop starts; the next ones by a task, whose
-        // print then fails.
-        let mut first = String::new();
         let mut stdout = BufReader::new(demo.stdout.take().expect("the demo's output"));
-        stdout.read_line(&mut first).expect("the demo's first line");
-        assert_eq!(first, "asyncio.run(greet()):\n");
+        for _ in 0..lines {
+            stdout
+                .read_line(&mut String::new())
+                .expect("a line of the demo");
+        }
         drop(stdout);
-        drop(demo.stderr.take());
-        demo.wait().expect("the demo can be waited for")
+        let output = demo.wait_with_output().expect("the demo can be waited for");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
     });
-    assert!(!status.success(), "{status}");
+    assert!(
+        status.success(),
+        "{}",
+        workshop_tests::failure(&name, status, &stderr)
+    );
+    assert!(
+        stderr.is_empty(),
+        "`{name}` succeeded, and said on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn step1_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step1-blocking", &[], 0);
+    ends_quietly("step1-blocking", &[], 2);
+}
+
+#[test]
+fn step2_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step2-generators", &[], 0);
+}
+
+#[test]
+fn step3_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step3-callbacks", &[], 0);
+    ends_quietly("step3-callbacks", &["--trace"], 0);
+}
+
+#[test]
+fn step4_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step4-timers", &[], 0);
+    ends_quietly("step4-timers", &["--trace"], 1);
+}
+
+#[test]
+fn step5_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step5-futures", &[], 1);
+    ends_quietly("step5-futures", &["--trace"], 3);
+}
+
+#[test]
+fn step6_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step6-select", &[], 1);
+    ends_quietly("step6-select", &["--trace"], 3);
+}
+
+/// Step 7's demo prints from tasks, and the proxy's lines from a thread of its own.
+#[test]
+fn step7_demo_ends_quietly_when_its_reader_goes_away() {
+    ends_quietly("step7-tasks", &["demo"], 1);
+    ends_quietly("step7-tasks", &["demo"], 5);
+    ends_quietly("step7-tasks", &["--trace", "demo"], 3);
 }
 
 /// `--trace`, each step's debug mode: every loop step's demo prints the events its step adds, in

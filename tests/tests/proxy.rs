@@ -651,6 +651,11 @@ fn next<T>(reports: &Receiver<T>) -> T {
 /// Starts the proxy on a loop of its own, with the selector named `selector`, on a thread of its
 /// own, and returns its address.
 fn start_proxy(selector: &'static str, config: Config) -> SocketAddr {
+    // The log writes to the process's stdout, past the capture of the tests' output.
+    let config = Config {
+        log: false,
+        ..config
+    };
     let (address, bound) = mpsc::channel();
     thread::spawn(move || {
         let event_loop = || EventLoop::with_selector(selectors::by_name(selector).unwrap());

@@ -84,6 +84,35 @@ macro_rules! select_tests {
             }
 
             #[test]
+            fn a_reader_and_a_writer_of_one_descriptor_both_run_the_reader_first() {
+                let log = workshop_tests::within_hang("a reader and a writer of one descriptor", || {
+                    let event_loop = new_loop();
+                    let (ours, mut theirs) = pair();
+                    theirs.write_all(b"x").unwrap();
+                    let log = Log::default();
+                    let (lp, s, l) = (event_loop.clone(), ours.clone(), log.clone());
+                    event_loop
+                        .add_reader(ours.clone(), move || {
+                            (&*s).read_exact(&mut [0]).unwrap();
+                            l.borrow_mut().push("read".into());
+                            lp.remove_reader(&s);
+                        })
+                        .unwrap();
+                    let (lp, s, l) = (event_loop.clone(), ours.clone(), log.clone());
+                    event_loop
+                        .add_writer(ours.clone(), move || {
+                            l.borrow_mut().push("write".into());
+                            lp.remove_writer(&s);
+                            lp.stop();
+                        })
+                        .unwrap();
+                    event_loop.run_forever();
+                    log.take()
+                });
+                assert_eq!(log, ["read", "write"]);
+            }
+
+            #[test]
             fn a_peer_that_closes_makes_the_reader_see_the_end() {
                 let event_loop = new_loop();
                 let (ours, theirs) = pair();

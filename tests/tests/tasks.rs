@@ -4,10 +4,11 @@ use std::cell::{Cell, RefCell};
 use std::future::{IntoFuture, poll_fn};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, RawFd};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::sync::mpsc;
-use std::task::{Poll, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -218,6 +219,72 @@ fn any_number_of_tasks_can_await_one_future() {
         })
     });
     assert_eq!(results, Ok(vec![Ok(7), Ok(7), Ok(7)]));
+}
+
+/// Counts its wakes: shows which wakers a future keeps.
+struct CountWakes(AtomicUsize);
+
+impl Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A waker, and the count of its wakes.
+fn counted_waker() -> (Arc<CountWakes>, Waker) {
+    let count = Arc::new(CountWakes(AtomicUsize::new(0)));
+    (count.clone(), Waker::from(count))
+}
+
+fn wakes(count: &CountWakes) -> usize {
+    count.0.load(Ordering::Relaxed)
+}
+
+/// Polls `future` once with `waker`, as a task or a `select` polls it; the future is not done.
+fn poll_pending<F: std::future::Future>(future: Pin<&mut F>, waker: &Waker) {
+    let polled = std::future::Future::poll(future, &mut Context::from_waker(waker));
+    assert!(polled.is_pending(), "the future is not done yet");
+}
+
+#[test]
+fn a_wait_polled_again_replaces_its_own_waker_and_no_other() {
+    let future = EventLoop::new().create_future::<u8>();
+    let ((old, old_waker), (new, new_waker)) = (counted_waker(), counted_waker());
+    let (other, other_waker) = counted_waker();
+    let mut first = pin!(future.clone().into_future());
+    let mut second = pin!(future.clone().into_future());
+    poll_pending(first.as_mut(), &old_waker);
+    poll_pending(second.as_mut(), &other_waker);
+    // Polled again with a new waker, as a select or a timeout race polls what it waits on at
+    // each wake: the first awaiter's waker is replaced, and the list of awaiters does not grow.
+    for _ in 0..3 {
+        poll_pending(first.as_mut(), &new_waker);
+    }
+    future.set_result(7).unwrap();
+    assert_eq!(
+        [wakes(&old), wakes(&new), wakes(&other)],
+        [0, 1, 1],
+        "the wakes of the first awaiter's old waker, of its new one, and of the second awaiter's"
+    );
+}
+
+#[test]
+fn a_dropped_wait_takes_its_waker_back() {
+    let future = EventLoop::new().create_future::<u8>();
+    let (gone, gone_waker) = counted_waker();
+    {
+        // A select polls what it races at each wake, and drops it when the other side wins.
+        let mut racing = pin!(future.clone().into_future());
+        for _ in 0..3 {
+            poll_pending(racing.as_mut(), &gone_waker);
+        }
+    }
+    future.set_result(7).unwrap();
+    assert_eq!(
+        wakes(&gone),
+        0,
+        "the wakes of a waker whose Wait was dropped"
+    );
 }
 
 #[test]

@@ -106,6 +106,25 @@ macro_rules! timer_tests {
             }
 
             #[test]
+            fn timers_due_together_run_in_one_iteration_before_what_they_schedule() {
+                let event_loop = EventLoop::new();
+                let log = Log::default();
+                let past = event_loop.time() - Duration::from_millis(1);
+                let (lp, l) = (event_loop.clone(), log.clone());
+                event_loop.call_at(past, move || {
+                    l.borrow_mut().push(1);
+                    let (lp2, l) = (lp.clone(), l.clone());
+                    lp.call_soon(move || {
+                        l.borrow_mut().push(3);
+                        lp2.stop();
+                    });
+                });
+                event_loop.call_at(past, push(&log, 2));
+                event_loop.run_forever();
+                assert_eq!(*log.borrow(), [1, 2, 3]);
+            }
+
+            #[test]
             fn call_later_is_call_at_from_now() {
                 let event_loop = EventLoop::new();
                 let before = event_loop.time();
@@ -241,13 +260,15 @@ macro_rules! timer_tests {
             }
 
             #[test]
-            fn close_drops_the_scheduled_timers() {
+            fn close_drops_the_scheduled_timers_and_the_loop_refuses_more() {
                 let event_loop = EventLoop::new();
                 let (dropped, guard) = workshop_tests::drop_flag();
                 event_loop.call_later(Duration::from_secs(3600), move || drop(guard));
                 event_loop.close();
                 assert!(dropped.get());
                 assert_eq!(timers_in_heap(&event_loop), 0);
+                let more = || drop(event_loop.call_later(Duration::ZERO, || {}));
+                assert_eq!(workshop_tests::panic_message(more), "Event loop is closed");
             }
         }
     };

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -210,5 +211,56 @@ fn a_handler_dropped_before_its_answer_stops_the_work_it_waits_for() {
     assert!(
         tasks.contains(" tasks=1>"),
         "only the main task is left: {tasks}"
+    );
+}
+
+/// The example's program, killed when the test ends, however it ends.
+struct Started(std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_example_logs_a_line_per_request_as_the_proxy_does() {
+    let lines = workshop_tests::within_hang("the example's log", || {
+        let mut web = Started(
+            workshop_tests::step_example("web")
+                .args(["--listen", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the example can be started"),
+        );
+        let mut output = BufReader::new(web.0.stdout.take().expect("the example's output"));
+        let mut line = || {
+            let mut line = String::new();
+            output.read_line(&mut line).unwrap();
+            line.trim_end().to_string()
+        };
+        let first = line();
+        let server: SocketAddr = first
+            .strip_prefix("serving the talk's app on http://")
+            .unwrap_or_else(|| panic!("the first line: {first}"))
+            .parse()
+            .unwrap();
+        curl_get(server, "/items/42?q=pika");
+        curl_get(server, "/nowhere");
+        [line(), line()]
+    });
+    let logged = regex::Regex::new(r"^(\S+ \S+ \d{3} \d+ B) \d+\.\d\d s$").unwrap();
+    let logged: Vec<&str> = lines
+        .iter()
+        .map(|line| match logged.captures(line) {
+            Some(captures) => captures.get(1).unwrap().as_str(),
+            None => panic!("not a log line: {line}"),
+        })
+        .collect();
+    assert_eq!(
+        logged,
+        ["GET /items/42?q=pika 200 25 B", "GET /nowhere 404 0 B"]
     );
 }

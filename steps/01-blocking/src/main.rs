@@ -11,6 +11,19 @@ use std::time::{Duration, Instant};
 
 use step1_blocking::{serve_one_at_a_time, serve_thread_per_connection, slow_origin};
 
+/// `println!`, for output that someone may stop reading (`just run 1 | head -1`). Rust ignores
+/// SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`, and `println!` would panic:
+/// this ends the program quietly instead, as the signal would end a C program.
+macro_rules! say {
+    ($($line:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($line)*) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            written => written.expect("stdout takes the line"),
+        }
+    }};
+}
+
 /// How many clients ask at the same time.
 const CLIENTS: usize = 5;
 /// How long the origin takes to answer each request.
@@ -18,7 +31,7 @@ const ORIGIN_DELAY: Duration = Duration::from_millis(200);
 
 fn main() -> io::Result<()> {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!(
+        say!(
             "usage: {}  (no options: it runs the demo)",
             env!("CARGO_PKG_NAME")
         );
@@ -26,20 +39,20 @@ fn main() -> io::Result<()> {
     }
     let origin = start(|listener| slow_origin(listener, ORIGIN_DELAY))?;
     let delay = ORIGIN_DELAY.as_secs_f64();
-    println!("The origin server takes {delay:.2} s to answer each request.");
+    say!("The origin server takes {delay:.2} s to answer each request.");
 
-    println!("\n{CLIENTS} clients at once through a proxy that serves one connection at a time:");
+    say!("\n{CLIENTS} clients at once through a proxy that serves one connection at a time:");
     let one_at_a_time = run_clients(start(serve_one_at_a_time)?, origin)?;
 
-    println!("\nThe same through a proxy that starts a thread per connection:");
+    say!("\nThe same through a proxy that starts a thread per connection:");
     let thread_per_connection = run_clients(start(serve_thread_per_connection)?, origin)?;
 
-    println!("\nThreads fix the waiting, at a price: each is an OS thread with a stack of its own");
-    println!("(Rust reserves 2 MiB for every spawned thread) that the kernel must schedule.");
-    println!("10 000 connections would mean 10 000 threads and nearly 20 GiB of reserved stacks.");
+    say!("\nThreads fix the waiting, at a price: each is an OS thread with a stack of its own");
+    say!("(Rust reserves 2 MiB for every spawned thread) that the kernel must schedule.");
+    say!("10 000 connections would mean 10 000 threads and nearly 20 GiB of reserved stacks.");
 
     let ratio = one_at_a_time.as_secs_f64() / thread_per_connection.as_secs_f64();
-    println!("\nOne at a time took {ratio:.1}x as long as a thread per connection.");
+    say!("\nOne at a time took {ratio:.1}x as long as a thread per connection.");
     Ok(())
 }
 
@@ -73,7 +86,7 @@ fn run_clients(proxy: SocketAddr, origin: SocketAddr) -> io::Result<Duration> {
     let mut last = Duration::ZERO;
     for (number, client) in (1..).zip(clients) {
         let (status, took) = client.join().expect("a client thread panicked")?;
-        println!(
+        say!(
             "  client {number} got {status} after {:.2} s",
             took.as_secs_f64()
         );

@@ -6,27 +6,40 @@ use step2_generators::{
     Countdown, Event, Generator, GeneratorState, Launch, PollLoop, Scheduler, countdown, launch,
 };
 
+/// `println!`, for output that someone may stop reading (`just run 2 | head -1`). Rust ignores
+/// SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`, and `println!` would panic:
+/// this ends the program quietly instead, as the signal would end a C program.
+macro_rules! say {
+    ($($line:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($line)*) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            written => written.expect("stdout takes the line"),
+        }
+    }};
+}
+
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!(
+        say!(
             "usage: {}  (no options: it runs the demo)",
             env!("CARGO_PKG_NAME")
         );
         return;
     }
-    println!("1. A generator, resumed by hand until it completes");
+    say!("1. A generator, resumed by hand until it completes");
     let mut generator = Countdown::new(3);
     loop {
         let paused_at = format!("{generator:?}");
         let state = generator.resume();
-        println!("   {paused_at:<27} resume() -> {state:?}");
+        say!("   {paused_at:<27} resume() -> {state:?}");
         if let GeneratorState::Complete(_) = state {
             break;
         }
     }
-    println!("   {generator:?}");
+    say!("   {generator:?}");
 
-    println!("\n2. A round-robin scheduler interleaves three generators");
+    say!("\n2. A round-robin scheduler interleaves three generators");
     let mut scheduler = Scheduler::default();
     scheduler.spawn("a", Countdown::new(3));
     scheduler.spawn("b", Launch::new(2));
@@ -34,33 +47,33 @@ fn main() {
     let by_hand = scheduler.run();
     print_events(&by_hand);
 
-    println!("\n3. The same tasks as async fns, driven by a poll loop");
+    say!("\n3. The same tasks as async fns, driven by a poll loop");
     let mut poll_loop = PollLoop::default();
     poll_loop.spawn("a", countdown(3));
     poll_loop.spawn("b", launch(2));
     poll_loop.spawn("c", countdown(1));
     let by_compiler = poll_loop.run();
     print_events(&by_compiler);
-    println!(
+    say!(
         "   same events as the scheduler: {}",
         by_compiler == by_hand
     );
 
-    println!("\n4. What a paused task keeps");
-    println!(
+    say!("\n4. What a paused task keeps");
+    say!(
         "   Countdown, by hand: {} bytes    countdown(3), by the compiler: {} bytes",
         size_of::<Countdown>(),
         size_of_val(&countdown(3))
     );
-    println!(
+    say!(
         "   Launch, by hand:    {} bytes    launch(2), by the compiler:    {} bytes",
         size_of::<Launch>(),
         size_of_val(&launch(2))
     );
-    println!(
+    say!(
         "   Both hold the same things: which state the function is paused in, and the locals alive"
     );
-    println!(
+    say!(
         "   across the pause. The compiler's also hold the future being awaited and the arguments."
     );
 }
@@ -68,6 +81,6 @@ fn main() {
 /// Prints one line per turn, in the order the turns were taken.
 fn print_events(events: &[Event]) {
     for (task, state) in events {
-        println!("   {task}: {state:?}");
+        say!("   {task}: {state:?}");
     }
 }

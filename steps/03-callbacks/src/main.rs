@@ -3,19 +3,19 @@
 //! `cargo run -p step3-callbacks` prints `foo` then `bar`; add `-- --trace` to see the
 //! loop's trace: each callback it runs, with the time and the iteration.
 
-use step3_callbacks::EventLoop;
+use step3_callbacks::{EventLoop, say};
 
 fn foo() {
-    println!("foo");
+    say!("foo");
 }
 
 fn bar() {
-    println!("bar");
+    say!("bar");
 }
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
+        say!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();

@@ -6,20 +6,20 @@
 
 use std::time::Duration;
 
-use step4_timers::EventLoop;
+use step4_timers::{EventLoop, say};
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
+        say!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();
     event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 
-    event_loop.call_soon(|| println!("Hello"));
+    event_loop.call_soon(|| say!("Hello"));
     let stopper = event_loop.clone();
     event_loop.call_later(Duration::from_secs(1), move || {
-        println!("World");
+        say!("World");
         stopper.stop();
     });
 

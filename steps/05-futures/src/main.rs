@@ -6,24 +6,24 @@
 
 use std::time::{Duration, Instant};
 
-use step5_futures::{EventLoop, Future, gather, sleep};
+use step5_futures::{EventLoop, Future, gather, say, sleep};
 
 fn on_future_done(future: &Future<i32>) {
-    println!("Future is done! Result: {}", future.result().unwrap());
+    say!("Future is done! Result: {}", future.result().unwrap());
 }
 
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
+        say!("usage: {} [--trace]", env!("CARGO_PKG_NAME"));
         return;
     }
     let event_loop = EventLoop::new();
     event_loop.set_debug(std::env::args().any(|arg| arg == "--trace"));
 
     let future = event_loop.create_future();
-    println!("{future:?}");
+    say!("{future:?}");
     future.set_result(42).unwrap();
-    println!("{future:?}");
+    say!("{future:?}");
 
     let future = event_loop.create_future();
     future.add_done_callback(on_future_done);
@@ -38,13 +38,13 @@ fn main() {
     let sleeps = (1..).zip(delays).map(|(number, delay)| {
         let done = sleep(&event_loop, delay);
         let seconds = delay.as_secs_f64();
-        done.add_done_callback(move |_| println!("sleep #{number} ({seconds:.2} s) is done"));
+        done.add_done_callback(move |_| say!("sleep #{number} ({seconds:.2} s) is done"));
         done
     });
     let gathered = gather(&event_loop, sleeps.collect());
     event_loop.run_until_complete(&gathered).unwrap();
     let sum: Duration = delays.iter().sum();
-    println!(
+    say!(
         "gather: 3 sleeps finished after {:.2} s, not their sum of {:.2} s",
         start.elapsed().as_secs_f64(),
         sum.as_secs_f64()

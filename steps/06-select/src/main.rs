@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use step6_select::{EventLoop, Future, connect_nonblocking, gather, listen, selectors};
+use step6_select::{EventLoop, Future, connect_nonblocking, gather, listen, say, selectors};
 
 /// How long the server thinks before it answers.
 const SERVER_DELAY: Duration = Duration::from_millis(300);
@@ -156,7 +156,7 @@ fn new_loop() -> io::Result<EventLoop> {
         Some(at) => {
             let name = args.get(at + 1).map_or("", String::as_str);
             let event_loop = EventLoop::with_selector(selectors::by_name(name)?);
-            println!("waiting with {}", event_loop.selector_name());
+            say!("waiting with {}", event_loop.selector_name());
             event_loop
         }
         None => EventLoop::new(),
@@ -167,7 +167,7 @@ fn new_loop() -> io::Result<EventLoop> {
 
 fn main() -> ExitCode {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
-        println!(
+        say!(
             "usage: {} [--trace] [--selector NAME]",
             env!("CARGO_PKG_NAME")
         );
@@ -193,7 +193,7 @@ fn demo() -> io::Result<()> {
         "/Squirtle",
         "/Eevee",
     ];
-    println!(
+    say!(
         "fetching {} pages; the server takes {:.2} s to answer each",
         paths.len(),
         SERVER_DELAY.as_secs_f64()
@@ -205,12 +205,12 @@ fn demo() -> io::Result<()> {
     let responses = responses.expect("gather is not cancelled");
     for (path, response) in paths.iter().zip(&responses) {
         match response {
-            Ok(response) => println!("GET {path} -> {response}"),
-            Err(error) => println!("GET {path} failed: {error}"),
+            Ok(response) => say!("GET {path} -> {response}"),
+            Err(error) => say!("GET {path} failed: {error}"),
         }
     }
     let fetched = responses.iter().filter(|response| response.is_ok()).count();
-    println!("{}", verdict(elapsed, fetched));
+    say!("{}", verdict(elapsed, fetched));
     Ok(())
 }
 

@@ -10,6 +10,20 @@ use std::time::{Duration, Instant};
 use crate::selectors::Events;
 use crate::{EventLoop, Watch};
 
+/// `println!`, for output that someone may stop reading (`just run 3 | head -1`). Rust ignores
+/// SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`, and `println!` would panic:
+/// this ends the program quietly instead, as the signal would end a C program.
+#[macro_export]
+macro_rules! say {
+    ($($line:tt)*) => {{
+        use std::io::Write as _;
+        match writeln!(std::io::stdout().lock(), $($line)*) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            written => written.expect("stdout takes the line"),
+        }
+    }};
+}
+
 impl EventLoop {
     /// Turns debug mode on or off (asyncio's `set_debug`). On, the loop prints a trace, one
     /// line per event: the time since debug mode was turned on, the iteration, and what
@@ -23,7 +37,7 @@ impl EventLoop {
     pub(crate) fn trace(&self, event: impl fmt::Display) {
         if let Some(start) = self.inner.debug.get() {
             let time = start.elapsed().as_secs_f64();
-            println!("{time:5.2}s #{:<2} {event}", self.inner.iteration.get());
+            say!("{time:5.2}s #{:<2} {event}", self.inner.iteration.get());
         }
     }
 }

@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query};
+use axum::body::HttpBody as _;
+use axum::extract::{Path, Query, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::{get, post};
 use futures::channel::oneshot;
 use futures::io::{AsyncRead, AsyncWrite};
@@ -38,7 +41,7 @@ use hyper::server::conn::http1;
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use step7_tasks::net::{TcpListener, TcpStream};
-use step7_tasks::{TimerHandle, get_running_loop, run, sleep};
+use step7_tasks::{TimerHandle, get_running_loop, run, say, sleep};
 
 /// The talk's app, and a few of FastAPI's tutorial routes: a path parameter with a query, a
 /// JSON body, and a handler that awaits our loop's `sleep`.
@@ -300,6 +303,23 @@ impl Drop for LoopSleep {
     }
 }
 
+/// Prints a line per request as its answer leaves, as the proxy does: what was asked, the status,
+/// the body's size, and how long the app took.
+async fn log_request(request: Request, next: Next) -> Response {
+    let (method, uri, started) = (
+        request.method().clone(),
+        request.uri().clone(),
+        Instant::now(),
+    );
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let size = response.body().size_hint().exact();
+    let size = size.map_or("-".to_string(), |bytes| bytes.to_string());
+    let seconds = started.elapsed().as_secs_f64();
+    say!("{method} {uri} {status} {size} B {seconds:.2} s");
+    response
+}
+
 const USAGE: &str = "usage: web [--listen ADDR]";
 
 fn main() -> ExitCode {
@@ -314,11 +334,11 @@ fn main() -> ExitCode {
     };
     let served = run(async move {
         let listener = TcpListener::bind(&addr)?;
-        println!(
+        say!(
             "serving the talk's app on http://{}",
             listener.local_addr()?
         );
-        serve(listener, app()).await
+        serve(listener, app().layer(middleware::from_fn(log_request))).await
     });
     match served {
         Ok(()) => ExitCode::SUCCESS,

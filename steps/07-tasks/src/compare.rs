@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,7 @@ fn spawn_server(serve: impl FnOnce(TcpListener) + Send + 'static) -> io::Result<
 /// Runs the async proxy on a loop of its own, in a thread of its own.
 fn spawn_async_proxy() -> io::Result<SocketAddr> {
     let (addr_tx, addr_rx) = mpsc::channel();
-    thread::spawn(move || {
+    let proxy = thread::spawn(move || {
         crate::run(async move {
             let listener = match crate::net::TcpListener::bind("127.0.0.1:0") {
                 Ok(listener) => listener,
@@ -86,7 +86,18 @@ fn spawn_async_proxy() -> io::Result<SocketAddr> {
             }
         })
     });
-    addr_rx.recv().map_err(io::Error::other)?
+    // A loop that panics may leak its tasks, and the sender with them: the thread's end says it.
+    loop {
+        match addr_rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(addr) => return addr,
+            Err(RecvTimeoutError::Timeout) if !proxy.is_finished() => {}
+            Err(_) => {
+                return Err(io::Error::other(
+                    "the async proxy stopped before it listened",
+                ));
+            }
+        }
+    }
 }
 
 /// Sends `requests` GETs through `proxy` at once, each from a thread of its own, and returns

@@ -8,7 +8,7 @@
 //! - `cargo run -p step7-tasks -- compare` measures step 1's blocking proxy against this one.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use step7_tasks::compare::compare;
 use step7_tasks::net::{TcpListener, TcpStream};
 use step7_tasks::proxy::{self, Config};
-use step7_tasks::{EventLoop, gather, get_running_loop, run_with, selectors, sleep};
+use step7_tasks::{EventLoop, gather, get_running_loop, run_with, say, selectors, sleep};
 
 const USAGE: &str = "\
 usage: step7-tasks [--selector NAME] [--trace] [--LIMIT SECONDS]... [--listen ADDR | demo]
@@ -60,7 +60,7 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
     }
     match args {
         ["--help" | "-h"] => {
-            println!("{USAGE}");
+            say!("{USAGE}");
             Ok(())
         }
         [] => serve_proxy("127.0.0.1:8080", (selector, trace), config),
@@ -111,14 +111,22 @@ fn serve_proxy(addr: &str, options: LoopOptions, config: Config) -> io::Result<(
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let selector = get_running_loop()?.selector_name();
-        println!("proxy listening on http://{addr}, waiting with {selector}");
+        say!("proxy listening on http://{addr}, waiting with {selector}");
         if !addr.ip().is_loopback() {
             eprintln!(
                 "warning: {addr} is reachable from other machines, and this proxy forwards \
                  anyone's requests anywhere, with no password: keep it on 127.0.0.1"
             );
         }
-        println!("try: curl -x http://{addr} http://example.com/");
+        // 0.0.0.0 (or `::`) means every address of this machine: a client asks for one of them.
+        let mut reachable = addr;
+        if addr.ip().is_unspecified() {
+            reachable.set_ip(match addr {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        say!("try: curl -x http://{reachable} http://example.com/");
         proxy::serve(listener, config).await
     })
 }
@@ -129,15 +137,15 @@ fn print_comparison(requests: usize, delay_ms: u64) -> io::Result<()> {
                    there is nothing to measure";
         return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
-    println!("{}", compare(requests, Duration::from_millis(delay_ms))?);
+    say!("{}", compare(requests, Duration::from_millis(delay_ms))?);
     Ok(())
 }
 
 /// The talk's first example: print, sleep without blocking anyone, print.
 async fn greet() {
-    println!("Hello");
+    say!("Hello");
     sleep(Duration::from_secs(1)).await;
-    println!("World");
+    say!("World");
 }
 
 /// The pages the demo's clients fetch, and how long the origin takes for each.
@@ -152,12 +160,12 @@ const PAGES: [(&str, u64); 5] = [
 fn demo(options: LoopOptions) -> io::Result<()> {
     let event_loop = new_loop(options)?;
     if options.0.is_some() {
-        println!("waiting with {}", event_loop.selector_name());
+        say!("waiting with {}", event_loop.selector_name());
     }
-    println!("asyncio.run(greet()):");
+    say!("asyncio.run(greet()):");
     run_with(|| event_loop, greet());
-    println!();
-    println!(
+    say!();
+    say!(
         "A slow origin, the proxy and {} clients, all tasks on one loop:",
         PAGES.len()
     );
@@ -181,9 +189,9 @@ fn demo(options: LoopOptions) -> io::Result<()> {
     })?;
     proxy::flush_log();
     let (answers, elapsed) = answers;
-    println!();
+    say!();
     for ((name, _), answer) in PAGES.iter().zip(&answers) {
-        println!("{name:<10} -> {answer}");
+        say!("{name:<10} -> {answer}");
     }
     let answered: Vec<u64> = PAGES
         .iter()
@@ -191,7 +199,7 @@ fn demo(options: LoopOptions) -> io::Result<()> {
         .filter(|(_, answer)| answer.starts_with("HTTP/1.1 200"))
         .map(|((_, ms), _)| *ms)
         .collect();
-    println!("{}", verdict(elapsed, &answered));
+    say!("{}", verdict(elapsed, &answered));
     Ok(())
 }
 

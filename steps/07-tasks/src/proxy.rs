@@ -37,7 +37,7 @@ use httparse::{EMPTY_HEADER, Header, Status};
 use nix::errno::Errno;
 
 use crate::net::{TcpListener, TcpStream};
-use crate::{get_running_loop, sleep};
+use crate::{get_running_loop, say, sleep};
 // ANCHOR_END: header
 
 // ANCHOR: config
@@ -102,12 +102,12 @@ fn log_thread() -> &'static Mutex<SyncSender<ToLog>> {
             for message in lines {
                 let dropped = DROPPED_LINES.swap(0, Ordering::Relaxed);
                 if dropped > 0 {
-                    println!("({dropped} log lines dropped: the output was full)");
+                    say!("({dropped} log lines dropped: the output was full)");
                 }
                 match message {
                     // Blocks this thread, not the loop's, while the output is full. A closed
-                    // output ends this thread (`println!` panics), not the proxy.
-                    ToLog::Line(line) => println!("{line}"),
+                    // output ends the program quietly (`say!`), as it ends the demos.
+                    ToLog::Line(line) => say!("{line}"),
                     ToLog::Flushed(done) => drop(done.send(())),
                 }
             }
