@@ -8,12 +8,22 @@
 //!    budget it was over a second).
 //! 3. *Keep-alive*: 1,000,000 requests from 100 connections, each a connection that carries
 //!    request after request: zero errors, and the proxy's memory and descriptors flat.
+//! 4. *Lookups that never answer*: 100 requests for names whose lookup never returns, beside
+//!    a good client asking every 10 ms (goal: its worst request under 50 ms). This one runs the
+//!    proxy in this process, with a lookup of its own that never returns.
+//! 5. *A slow upload*: a body sent at a steady pace for 60 s, with the default limits: the
+//!    origin's answer must come (the wait for it starts when the body is sent).
+//! 6. *A client that never reads*: it asks for answers and reads none; the proxy must hang up
+//!    within its send limit (3 s here).
+//! 7. *Idle connections*: 10,000 connections that send nothing; the proxy's memory per
+//!    connection (goal: at most 12 KB).
 //!
 //! Everything runs on 127.0.0.1. The proxy is the real program (`step7-tasks`, built with
 //! `--release`), a child process, so that its memory and descriptors can be read on their own;
 //! its log is read and counted. The origin and the clients are plain threads in this process.
 //! `cargo bench --bench stress -- --slowloris N --head-timeout S --bulk BYTES --requests N
-//! --connections N` changes the sizes; a size of 0 skips its load.
+//! --connections N --lookups N --upload SECONDS --idle N` changes the sizes; a size of 0 skips
+//! its load.
 
 use std::collections::BTreeMap;
 use std::env;
@@ -34,6 +44,9 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// waits for the proxy to send a request on each connection it accepts.
 const ORIGIN_THREADS: usize = 128;
 
+/// The proxy's send limit in these loads, in seconds.
+const SEND_LIMIT: u64 = 3;
+
 fn main() {
     let number = |name: &str, default: u64| -> u64 {
         let args: Vec<String> = env::args().collect();
@@ -47,14 +60,18 @@ fn main() {
     let bulk = number("--bulk", 1 << 30);
     let requests = number("--requests", 1_000_000) as usize;
     let connections = number("--connections", 100) as usize;
+    let lookups = number("--lookups", 100) as usize;
+    let upload = number("--upload", 60);
+    let idle = number("--idle", 10_000) as usize;
 
     let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the limit on open files");
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("the soft limit can be raised");
-    let needed = slowloris as u64 + 512;
+    let needed = slowloris.max(idle) as u64 + 512;
     if hard < needed {
         println!(
-            "skipped: {slowloris} slow connections need {needed} open files per process, and \
-             this system allows {hard} (raise it with `ulimit -n {needed}`)"
+            "skipped: {} connections need {needed} open files per process, and this system \
+             allows {hard} (raise it with `ulimit -n {needed}`)",
+            slowloris.max(idle)
         );
         return;
     }
@@ -74,6 +91,18 @@ fn main() {
     if requests > 0 {
         keep_alive(&proxy, origin, requests, connections);
         println!("proxy: {}", proxy.usage());
+    }
+    if lookups > 0 {
+        lookups_that_never_answer(origin, lookups);
+    }
+    if upload > 0 {
+        slow_upload(&proxy, origin, Duration::from_secs(upload));
+        println!("proxy: {}", proxy.usage());
+    }
+    never_reads(&proxy, origin);
+    println!("proxy: {}", proxy.usage());
+    if idle > 0 {
+        idle_connections(&proxy, idle);
     }
     println!("the proxy's log: {}", proxy.logged());
 }
@@ -261,6 +290,154 @@ fn keep_alive(proxy: &Proxy, origin: SocketAddr, requests: usize, connections: u
     );
 }
 
+/// `count` requests for names whose lookup never returns, beside a good client; on a proxy in
+/// this process, whose `Config` brings that lookup.
+fn lookups_that_never_answer(origin: SocketAddr, count: usize) {
+    println!();
+    println!("4. {count} requests for names whose lookup never answers");
+    fn never_answers(_: &str, _: u16) -> std::io::Result<Vec<SocketAddr>> {
+        thread::sleep(Duration::from_secs(24 * 3600));
+        Err(std::io::Error::other("no answer"))
+    }
+    let (bound, address) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        step7_tasks::run(async move {
+            let listener = step7_tasks::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+            bound
+                .send(listener.local_addr().expect("its address"))
+                .expect("the bench waits");
+            let config = step7_tasks::proxy::Config {
+                lookup: never_answers,
+                log: false,
+                ..Default::default()
+            };
+            step7_tasks::proxy::serve(listener, config).await
+        })
+    });
+    let proxy = address.recv().expect("the proxy's address");
+    let waiting: Vec<TcpStream> = (0..count)
+        .map(|n| {
+            let mut stream = TcpStream::connect(proxy).expect("the proxy accepts");
+            let request = format!("GET http://never-{n}.invalid/ HTTP/1.1\r\nHost: x\r\n\r\n");
+            stream
+                .write_all(request.as_bytes())
+                .expect("the proxy reads");
+            stream
+        })
+        .collect();
+    println!("   all {count} asked; a good client asks every 10 ms for 3 s");
+    let good = GoodClient::start(proxy, origin, Duration::from_millis(10));
+    thread::sleep(Duration::from_secs(3));
+    println!("   the good client: {}", good.stop());
+    drop(waiting);
+}
+
+/// A body sent at a steady pace for `length`, with the default limits (the upstream one is
+/// 30 s): the origin reads it all, then answers.
+fn slow_upload(proxy: &Proxy, origin: SocketAddr, length: Duration) {
+    println!();
+    println!(
+        "5. an upload at a steady pace for {:.0} s",
+        length.as_secs_f64()
+    );
+    let pieces = length.as_millis() as usize / 100;
+    let mut stream = TcpStream::connect(proxy.address).expect("the proxy accepts");
+    let head = format!(
+        "POST http://{origin}/upload HTTP/1.1\r\nHost: up\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        pieces * 1024
+    );
+    stream.write_all(head.as_bytes()).expect("the proxy reads");
+    let started = Instant::now();
+    for piece in 0..pieces {
+        stream
+            .write_all(&[b'u'; 1024])
+            .expect("the proxy reads the body");
+        thread::sleep(
+            (started + (piece as u32 + 1) * Duration::from_millis(100))
+                .saturating_duration_since(Instant::now()),
+        );
+    }
+    stream
+        .set_read_timeout(Some(PATIENCE))
+        .expect("a read timeout");
+    let mut answer = Vec::new();
+    let outcome = stream.read_to_end(&mut answer);
+    let status = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    println!(
+        "   {} KiB sent over {:.1} s; the answer: {status:?}{}",
+        pieces,
+        started.elapsed().as_secs_f64(),
+        outcome
+            .err()
+            .map_or(String::new(), |error| format!(" ({error})"))
+    );
+}
+
+/// A client asks for a hundred answers of heads alone, 60 KB each, and reads nothing: the
+/// proxy must hang up within its send limit once the buffers on the way are full.
+fn never_reads(proxy: &Proxy, origin: SocketAddr) {
+    println!();
+    println!("6. a client that never reads, send limit {SEND_LIMIT} s");
+    let mut stream = TcpStream::connect(proxy.address).expect("the proxy accepts");
+    let request = format!("GET http://{origin}/big-head HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream
+        .write_all(request.repeat(100).as_bytes())
+        .expect("the proxy reads");
+    // It goes on sending empty lines: a proxy that hangs up with them unread resets the
+    // connection, and the write fails.
+    stream
+        .set_write_timeout(Some(PATIENCE * 6))
+        .expect("a write timeout");
+    let started = Instant::now();
+    let flood = vec![b'\n'; 1 << 20];
+    let outcome = (0..1024).try_for_each(|_| stream.write_all(&flood));
+    println!(
+        "   hung up on {:.2} s after it began asking ({})",
+        started.elapsed().as_secs_f64(),
+        outcome
+            .err()
+            .map_or("never".into(), |error| error.to_string())
+    );
+    // The log line is written as the connection ends: wait for it a little.
+    let deadline = Instant::now() + PATIENCE;
+    while proxy.troubles.lock().unwrap().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    for line in proxy.troubles.lock().unwrap().iter() {
+        println!("   the proxy's log: {line}");
+    }
+}
+
+/// `count` connections that send nothing: what each costs the proxy in memory.
+fn idle_connections(proxy: &Proxy, count: usize) {
+    println!();
+    println!("7. {count} idle connections");
+    let before = proxy.rss_kib();
+    let connections: Vec<TcpStream> = (0..count)
+        .map(|_| TcpStream::connect(proxy.address).expect("the proxy accepts"))
+        .collect();
+    // The proxy accepts them as fast as it can; its memory is read once it has.
+    let deadline = Instant::now() + PATIENCE;
+    while proxy.descriptors().is_some_and(|open| open < count) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let after = proxy.rss_kib();
+    if let (Some(before), Some(after)) = (before, after) {
+        let per = (after.saturating_sub(before)) as f64 * 1024.0 / count as f64;
+        println!(
+            "   proxy resident {before} KiB -> {after} KiB: {:.1} KB per connection, {}",
+            per / 1000.0,
+            proxy.usage()
+        );
+    }
+    drop(connections);
+}
+
 fn shown<T: ToString>(value: Option<T>) -> String {
     value.map_or("?".into(), |value| value.to_string())
 }
@@ -410,11 +587,31 @@ fn answer(mut stream: TcpStream) -> std::io::Result<()> {
     let mut reader = BufReader::new(&stream);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
-    let mut line = String::new();
+    let (mut line, mut length) = (String::new(), 0);
     while reader.read_line(&mut line)? > 2 {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
         line.clear();
     }
     let path = request_line.split(' ').nth(1).unwrap_or_default();
+    if path == "/upload" {
+        // The request's body, read whole before the answer, as an origin that stores it would.
+        std::io::copy(&mut (&mut reader).take(length), &mut std::io::sink())?;
+        return write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+    }
+    if path == "/big-head" {
+        let filler = "x".repeat(1000);
+        let headers: String = (0..60)
+            .map(|n| format!("X-Filler-{n}: {filler}\r\n"))
+            .collect();
+        return write!(
+            stream,
+            "HTTP/1.1 200 OK\r\n{headers}Content-Length: 0\r\n\r\n"
+        );
+    }
     match path
         .strip_prefix("/bulk/")
         .and_then(|size| size.parse::<u64>().ok())
@@ -438,6 +635,8 @@ struct Proxy {
     child: Child,
     address: SocketAddr,
     statuses: Arc<Mutex<BTreeMap<String, usize>>>,
+    /// The log's lines about `/big-head` that say what went wrong.
+    troubles: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proxy {
@@ -453,6 +652,7 @@ impl Proxy {
                 "--",
             ])
             .args(["--head-timeout", &head_timeout.to_string()])
+            .args(["--send-timeout", &SEND_LIMIT.to_string()])
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
@@ -469,9 +669,13 @@ impl Proxy {
             .and_then(|address| address.parse().ok())
             .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
         let statuses = Arc::new(Mutex::new(BTreeMap::new()));
-        let counted = statuses.clone();
+        let troubles = Arc::new(Mutex::new(Vec::new()));
+        let (counted, noted) = (statuses.clone(), troubles.clone());
         thread::spawn(move || {
             for line in output.lines().map_while(Result::ok) {
+                if line.contains("/big-head") && line.ends_with(')') {
+                    noted.lock().unwrap().push(line.clone());
+                }
                 // `METHOD TARGET STATUS …`; anything else is a note, such as dropped lines.
                 let status = match line.split(' ').nth(2) {
                     Some(status) if status.parse::<u16>().is_ok() || status == "-" => status,
@@ -485,6 +689,7 @@ impl Proxy {
             child,
             address,
             statuses,
+            troubles,
         }
     }
 

@@ -398,14 +398,13 @@ macro_rules! proxy_tests {
                     head_timeout: Duration::from_millis(200),
                     ..Config::default()
                 });
-                // A slowloris, whose head never ends, and a TLS hello sent to a plain port.
+                // A slowloris, whose head never ends, and one that has sent nothing yet.
                 let mut slow = connect(proxy);
                 slow.write_all(b"GET http://example.com/ HTTP/1.1\r\nX-Wait: 1\r\n")
                     .unwrap();
-                let mut garbage = connect(proxy);
-                garbage.write_all(b"\x16\x03\x01\x02\x00 no newline").unwrap();
+                let silent = connect(proxy);
                 assert_good_request(proxy, origin);
-                for mut stream in [slow, garbage] {
+                for mut stream in [slow, silent] {
                     let mut answer = Vec::new();
                     stream.read_to_end(&mut answer).unwrap();
                     let answer = String::from_utf8_lossy(&answer);
@@ -425,9 +424,23 @@ macro_rules! proxy_tests {
                     let answer = exchange(proxy, request.as_bytes());
                     assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
                 }
-                let connect = format!("CONNECT {proxy} HTTP/1.1\r\nHost: test\r\n\r\n");
-                let answer = exchange(proxy, connect.as_bytes());
-                assert!(answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"), "{answer}");
+                // The aliases of its address reach it too.
+                let aliases = [
+                    proxy.to_string(),
+                    format!("0.0.0.0:{port}"),
+                    format!("0:{port}"),
+                    format!("[::ffff:127.0.0.1]:{port}"),
+                    format!("[::]:{port}"),
+                    format!("127.0.0.2:{port}"),
+                ];
+                for alias in aliases {
+                    let connect = format!("CONNECT {alias} HTTP/1.1\r\nHost: test\r\n\r\n");
+                    let answer = exchange(proxy, connect.as_bytes());
+                    assert!(
+                        answer.starts_with("HTTP/1.1 508 Loop Detected\r\n"),
+                        "CONNECT {alias}: {answer}"
+                    );
+                }
                 assert_good_request(proxy, origin);
                 assert!(next(&heard).head.contains("\r\nVia: 1.1 step7-tasks\r\n"));
             }
@@ -521,6 +534,75 @@ macro_rules! proxy_tests {
             }
 
             #[test]
+            fn a_lookup_that_never_answers_leaves_the_other_clients_served() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config {
+                    lookup: never_answers,
+                    upstream_timeout: HANG,
+                    ..Config::default()
+                });
+                // Clients wait for names that are never found, each holding a thread of the pool.
+                let waiting: Vec<TcpStream> = (0..8)
+                    .map(|n| {
+                        let client = connect(proxy);
+                        let request = format!("GET http://host-{n}.test/ HTTP/1.1\r\nHost: x\r\n\r\n");
+                        (&client).write_all(request.as_bytes()).unwrap();
+                        client
+                    })
+                    .collect();
+                // An IP address needs no lookup; a name another lookup finds, the pool's
+                // other threads find.
+                assert_good_request(proxy, origin);
+                let port = origin.port();
+                let by_name = format!("GET http://found.test:{port}/named HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let answer = exchange(proxy, by_name.as_bytes());
+                assert!(answer.ends_with("you asked for /named\n"), "{answer}");
+                drop(waiting);
+            }
+
+            #[test]
+            fn an_origin_s_connection_header_never_strips_the_answer_s_framing() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config::default());
+                let mut client = BufReader::new(connect(proxy));
+                let request = format!("GET http://{origin}/unframing HTTP/1.1\r\nHost: t\r\n\r\n");
+                let pipelined = format!("{request}{}", request.replace("/unframing", "/next"));
+                client.get_mut().write_all(pipelined.as_bytes()).unwrap();
+                let (head, body) = read_framed(&mut client);
+                assert!(head.contains("\r\nContent-Length: 5\r\n"), "{head}");
+                assert_eq!(body, b"hello");
+                let (head, body) = read_framed(&mut client);
+                assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+                assert_eq!(body, b"you asked for /next\n", "each answer in its own frame");
+            }
+
+            #[test]
+            fn what_cannot_begin_a_request_gets_400_at_once() {
+                let _descriptors = some_descriptors();
+                let (origin, _heard) = start_origin();
+                let proxy = start_proxy(Config {
+                    head_timeout: 2 * HANG,
+                    ..Config::default()
+                });
+                // A TLS handshake's first bytes, and binary noise without a line end: with the
+                // head limit longer than any read waits, only an answer at once passes.
+                let tls_hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+                for garbage in [&tls_hello[..], b"\x00\x01\x02garbage"] {
+                    let answer = exchange(proxy, garbage);
+                    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+                }
+                let huge = format!(
+                    "POST http://{origin}/echo HTTP/1.1\r\nHost: t\r\n\
+                     Content-Length: 18446744073709551615\r\n\r\n"
+                );
+                let answer = exchange(proxy, huge.as_bytes());
+                assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+                assert_good_request(proxy, origin);
+            }
+
+            #[test]
             fn a_100_continue_reaches_the_client_before_it_sends_its_body() {
                 let _descriptors = some_descriptors();
                 let (origin, _heard) = start_origin();
@@ -537,7 +619,10 @@ macro_rules! proxy_tests {
                 // it back until the body came would leave both waiting (until [`HANG`]).
                 let go_ahead = read_line_by_line(&mut answers, |line| line == "\r\n")
                     .expect("`100 Continue` before the body");
-                assert_eq!(go_ahead, "HTTP/1.1 100 Continue\r\n\r\n");
+                assert_eq!(
+                    go_ahead, "HTTP/1.1 100 Continue\r\nVia: 1.1 step7-tasks\r\n\r\n",
+                    "in the proxy's version and words, as the final answer"
+                );
                 (&client).write_all(b"hello").unwrap();
                 let (head, body) = read_framed(&mut answers);
                 assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
@@ -668,6 +753,16 @@ fn start_proxy(selector: &'static str, config: Config) -> SocketAddr {
     bound.recv().unwrap()
 }
 
+/// A name lookup for the proxy's `Config`: `found.test` is 127.0.0.1, and any other name is
+/// never answered, as a DNS server that does not reply (the call holds its thread for an hour).
+fn never_answers(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    if host == "found.test" {
+        return Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]);
+    }
+    thread::sleep(Duration::from_secs(3600));
+    Err(io::Error::other("no answer"))
+}
+
 /// What the test origin heard in one request.
 struct Heard {
     head: String,
@@ -724,6 +819,22 @@ fn start_origin() -> (SocketAddr, Receiver<Heard>) {
                 .to_vec()
         } else if path == "/echo" {
             with_length(&body)
+        } else if path == "/big-head" {
+            let filler = "x".repeat(1000);
+            let headers: String = (0..60)
+                .map(|n| format!("X-Filler-{n}: {filler}\r\n"))
+                .collect();
+            format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 0\r\n\r\n").into_bytes()
+        } else if path == "/unframing" {
+            b"HTTP/1.1 200 OK\r\nConnection: Content-Length, Transfer-Encoding\r\n\
+              Content-Length: 5\r\n\r\nhello"
+                .to_vec()
+        } else if path == "/drip" {
+            // `100 Continue` every 50 ms, and never an answer, until the proxy hangs up.
+            loop {
+                (&connection).write_all(b"HTTP/1.0 100 Continue\r\nKeep-Alive: 5\r\n\r\n")?;
+                thread::sleep(Duration::from_millis(50));
+            }
         } else {
             with_length(format!("you asked for {path}\n").as_bytes())
         };
@@ -938,6 +1049,126 @@ impl Drop for ProxyProcess {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn the_wait_for_the_answer_starts_once_the_body_is_sent() {
+    let _descriptors = some_descriptors();
+    let (origin, heard) = start_origin();
+    let limit = Duration::from_millis(300);
+    let proxy = start_proxy(
+        "poll",
+        Config {
+            upstream_timeout: limit,
+            ..Config::default()
+        },
+    );
+    // A steady upload that lasts twice the limit: the origin answers once it has it all.
+    let mut client = BufReader::new(connect(proxy));
+    let head =
+        format!("POST http://{origin}/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n");
+    client.get_mut().write_all(head.as_bytes()).unwrap();
+    for piece in [b"abc", b"def", b"ghi", b"jkl"] {
+        thread::sleep(limit / 2);
+        client.get_mut().write_all(piece).unwrap();
+    }
+    let (head, body) = read_framed(&mut client);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert_eq!(body, b"abcdefghijkl");
+    assert_eq!(next(&heard).body, b"abcdefghijkl");
+}
+
+#[test]
+fn interim_answers_do_not_restart_the_wait_for_the_answer() {
+    let _descriptors = some_descriptors();
+    let (origin, _heard) = start_origin();
+    let proxy = start_proxy(
+        "poll",
+        Config {
+            upstream_timeout: Duration::from_millis(300),
+            ..Config::default()
+        },
+    );
+    // The origin sends `100 Continue` every 50 ms, and never its answer.
+    let mut client = BufReader::new(connect(proxy));
+    let request = format!("GET http://{origin}/drip HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.get_mut().write_all(request.as_bytes()).unwrap();
+    client.get_mut().set_read_timeout(Some(HANG)).unwrap();
+    let mut interim = 0;
+    loop {
+        let head = read_line_by_line(&mut client, |line| line == "\r\n").unwrap();
+        if head.starts_with("HTTP/1.1 100 Continue\r\n") {
+            assert!(
+                !head.contains("Keep-Alive"),
+                "the origin's hop-by-hop headers stay: {head}"
+            );
+            interim += 1;
+            continue;
+        }
+        assert!(
+            head.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"),
+            "{head}"
+        );
+        break;
+    }
+    assert!(interim > 0, "the interim answers were passed on");
+}
+
+#[test]
+fn a_client_that_never_reads_is_hung_up_on_within_the_send_limit() {
+    let _descriptors = some_descriptors();
+    let (origin, _heard) = start_origin();
+    let proxy = start_proxy(
+        "poll",
+        Config {
+            send_timeout: Duration::from_millis(300),
+            response_timeout: 2 * HANG,
+            ..Config::default()
+        },
+    );
+    // A hundred answers of heads alone, 60 KB each, to a client that reads nothing and keeps a
+    // small buffer: once the buffers on the way are full, a write of a head cannot end.
+    let mut client = small_receive_buffer(proxy);
+    let request = format!("GET http://{origin}/big-head HTTP/1.1\r\nHost: t\r\n\r\n");
+    client.write_all(request.repeat(100).as_bytes()).unwrap();
+    // Then the client goes on sending (empty lines, which may come between requests) and
+    // still reads nothing. A proxy that gave up closes with this input unread, which resets
+    // the connection, and the write fails; one that waits for ever leaves it blocked.
+    client.set_write_timeout(Some(HANG)).unwrap();
+    let flood = vec![b'\n'; 1 << 20];
+    let outcome = (0..64).try_for_each(|_| client.write_all(&flood));
+    let error = outcome.expect_err("the proxy read all of it instead of writing");
+    assert!(
+        matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+        ),
+        "the proxy should hang up within its send limit: {error}"
+    );
+}
+
+/// A blocking connection to `proxy` whose receive buffer is as small as the system allows.
+fn small_receive_buffer(proxy: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, connect, setsockopt, socket, sockopt::RcvBuf,
+    };
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    setsockopt(&socket, RcvBuf, &1024).unwrap();
+    let SocketAddr::V4(address) = proxy else {
+        panic!("the proxy listens on 127.0.0.1");
+    };
+    connect(
+        std::os::fd::AsRawFd::as_raw_fd(&socket),
+        &SockaddrIn::from(address),
+    )
+    .unwrap();
+    TcpStream::from(socket)
 }
 
 #[test]

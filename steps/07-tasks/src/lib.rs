@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 mod budget;
 mod cancel;
 pub mod compare;
+mod executor;
 mod future;
 mod inbox;
 mod lifecycle;
@@ -35,6 +36,7 @@ mod timers;
 mod trace;
 mod wait;
 
+pub use executor::InExecutor;
 pub use future::{Error, Future};
 use inbox::Inbox;
 use lifecycle::Running;

@@ -22,7 +22,8 @@ const USAGE: &str = "\
 usage: step7-tasks [--selector NAME] [--trace] [--LIMIT SECONDS]... [--listen ADDR | demo]
        step7-tasks compare [CLIENTS [DELAY_MS]]
 limits, in seconds (nginx's defaults): --head-timeout 60, --body-timeout 60,
-  --upstream-timeout 30, --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75";
+  --upstream-timeout 30, --response-timeout 60, --tunnel-timeout 600, --keepalive-timeout 75,
+  --send-timeout 60";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +52,7 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
                     "--response-timeout" => &mut config.response_timeout,
                     "--tunnel-timeout" => &mut config.tunnel_timeout,
                     "--keepalive-timeout" => &mut config.keepalive_timeout,
+                    "--send-timeout" => &mut config.send_timeout,
                     _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
                 };
                 (*limit, args) = (parse_seconds(seconds)?, rest);

@@ -21,7 +21,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -242,6 +242,13 @@ impl TcpStream {
         Ok(stream)
     }
 
+    /// Waits until the connection has something to read, or has ended, and reads nothing
+    /// (tokio's `readable`): a server can wait for a request before it makes a buffer for it.
+    pub async fn readable(&self) -> io::Result<()> {
+        let peek = |socket: &std::net::TcpStream| socket.peek(&mut [0; 1]).map(drop);
+        poll_fn(|cx| self.io.poll_io(Interest::Read, cx, peek)).await
+    }
+
     /// The address of the other end.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.socket.peer_addr()
@@ -259,6 +266,38 @@ impl TcpStream {
     }
 }
 // ANCHOR_END: stream
+
+// ANCHOR: getaddrinfo
+/// Finds the addresses of `host` without blocking the loop (asyncio's `loop.getaddrinfo`): an
+/// IP address at once, a name with [`system_lookup`] on the default executor.
+pub async fn getaddrinfo(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    getaddrinfo_with(system_lookup, host, port).await
+}
+
+/// [`getaddrinfo`] with another way to look names up, such as a resolver of one's own, or, in
+/// a test, one that never answers.
+pub async fn getaddrinfo_with(
+    lookup: Lookup,
+    host: &str,
+    port: u16,
+) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let host = host.to_string();
+    let looked_up = get_running_loop()?.run_in_executor(move || lookup(&host, port));
+    looked_up.await?
+}
+
+/// A blocking name lookup, for the default executor to run.
+pub type Lookup = fn(&str, u16) -> io::Result<Vec<SocketAddr>>;
+
+/// The system's resolver: the C library's `getaddrinfo`, which reads `/etc/hosts` and may wait
+/// for a DNS server. Blocking: on the loop's thread, only through [`getaddrinfo`].
+pub fn system_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    (host, port).to_socket_addrs().map(Iterator::collect)
+}
+// ANCHOR_END: getaddrinfo
 
 // ANCHOR: adapters
 /// Reading needs only a shared reference, so one task can read and write the same stream

@@ -23,7 +23,7 @@
 use std::cell::Cell;
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -36,8 +36,8 @@ use futures::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, Bu
 use httparse::{EMPTY_HEADER, Header, Status};
 use nix::errno::Errno;
 
-use crate::net::{TcpListener, TcpStream};
-use crate::{get_running_loop, say, sleep};
+use crate::net::{Lookup, TcpListener, TcpStream, getaddrinfo_with, system_lookup};
+use crate::{Future, get_running_loop, say, sleep};
 // ANCHOR_END: header
 
 // ANCHOR: config
@@ -53,8 +53,9 @@ pub struct Config {
     pub head_timeout: Duration,
     /// The longest pause in a request body. Default: 60 s (`client_body_timeout`).
     pub body_timeout: Duration,
-    /// How long an origin may take to accept the connection, then to begin its answer, before
-    /// the client gets `504 Gateway Timeout`. Default: 30 s.
+    /// How long an origin may take to be found and to accept the connection, then to begin
+    /// its answer once it has the whole request, before the client gets
+    /// `504 Gateway Timeout`. Default: 30 s.
     pub upstream_timeout: Duration,
     /// The longest pause in an answer, once begun. Default: 60 s (`proxy_read_timeout`).
     pub response_timeout: Duration,
@@ -64,6 +65,13 @@ pub struct Config {
     /// How long a client's connection may wait, idle, for its next request. Default: 75 s
     /// (`keepalive_timeout`).
     pub keepalive_timeout: Duration,
+    /// How long one write to a client may wait for the client to read: a head, an interim
+    /// answer, a refusal. A client that never reads is then hung up on, with its origin.
+    /// Default: 60 s (`send_timeout`).
+    pub send_timeout: Duration,
+    /// How names are looked up, on the loop's default executor: the system's resolver, unless
+    /// a test brings one that never answers.
+    pub lookup: Lookup,
     /// Whether to print a line per request. Default: yes.
     pub log: bool,
 }
@@ -77,6 +85,8 @@ impl Default for Config {
             response_timeout: Duration::from_secs(60),
             tunnel_timeout: Duration::from_secs(600),
             keepalive_timeout: Duration::from_secs(75),
+            send_timeout: Duration::from_secs(60),
+            lookup: system_lookup,
             log: true,
         }
     }
@@ -238,6 +248,17 @@ pub async fn handle_client(client: TcpStream, config: Config) {
     // would wait for the client to acknowledge the one before, which a client delays by up to
     // 40 ms, once per answer on a kept connection. nginx's `tcp_nodelay` says the same.
     let _ = client.set_nodelay(true);
+    // An idle connection waits for its first byte in a small future, with no buffer: the
+    // future that serves requests is some 12 KB and its buffer 8 KiB, made when a request
+    // comes, as nginx makes a head's buffer when data arrives. The head limit counts from the
+    // connection all the same: `serve_requests` gets what is left of it.
+    let connected = Instant::now();
+    let _ = timeout(config.head_timeout, client.readable()).await;
+    Box::pin(serve_requests(client, config, connected)).await;
+}
+
+/// Serves the requests of a connection made at `connected`, one after another.
+async fn serve_requests(client: TcpStream, config: Config, connected: Instant) {
     let mut from_client = BufReader::new(&client);
     for served in 0.. {
         // Between requests, the client may think as long as the keep-alive limit allows. Then
@@ -255,14 +276,20 @@ pub async fn handle_client(client: TcpStream, config: Config) {
             status: "-".into(),
             sent: 0,
         };
-        let (next, trouble) = match proxy(&mut from_client, &client, config, &mut log).await {
+        let head_limit = match served {
+            0 => config.head_timeout.saturating_sub(connected.elapsed()),
+            _ => config.head_timeout,
+        };
+        let asked = proxy(&mut from_client, &client, head_limit, config, &mut log).await;
+        let (next, trouble) = match asked {
             Ok(next) => (next, String::new()),
             Err(Failure::Broken(error)) => (Next::Hangup, format!(" ({error})")),
-            // Once an answer has begun, an error status cannot follow it.
-            Err(Failure::Refused(status, reason)) if log.sent == 0 => {
+            // Once an answer has begun, an error status cannot follow it; interim answers
+            // (`100 Continue`) are not the answer, and leave the status to come.
+            Err(Failure::Refused(status, reason)) if log.status == "-" => {
                 log.status = status[..3].into();
                 // A client that left cannot be told.
-                let _ = refuse(&client, status, &reason, &mut log.sent).await;
+                let _ = refuse(&client, status, &reason, &config, &mut log.sent).await;
                 (Next::Hangup, format!(" ({reason})"))
             }
             Err(Failure::Refused(_, reason)) => (Next::Hangup, format!(" ({reason})")),
@@ -364,10 +391,11 @@ struct Asked<'a> {
 async fn proxy(
     from_client: &mut BufReader<&TcpStream>,
     client: &TcpStream,
+    head_limit: Duration,
     config: Config,
     log: &mut LogLine,
 ) -> Result<Next, Failure> {
-    let head = match timeout(config.head_timeout, read_request_head(from_client)).await {
+    let head = match timeout(head_limit, read_request_head(from_client)).await {
         Err(error) if error.kind() == io::ErrorKind::TimedOut => {
             let reason = format!("no complete request head in time: {error}");
             return Err(Failure::Refused("408 Request Timeout", reason));
@@ -404,10 +432,7 @@ async fn proxy(
         ));
     }
     // Framing is end to end: a `Connection` header may not drop it on the way.
-    if connection_names(request.headers).any(|name| {
-        name.eq_ignore_ascii_case(b"Content-Length")
-            || name.eq_ignore_ascii_case(b"Transfer-Encoding")
-    }) {
+    if connection_names(request.headers).any(is_framing) {
         return Err(bad_request(
             "the Connection header names the message's framing",
         ));
@@ -461,18 +486,22 @@ async fn proxy(
     // ANCHOR_END: proxy_target
 
     // ANCHOR: proxy_relay
-    let origin = connect(client, host, port, config.upstream_timeout).await?;
+    let origin = connect(client, host, port, &config).await?;
     let _ = origin.set_nodelay(true);
     (&origin).write_all(&forwarded).await?;
-    let body_sent = Cell::new(matches!(body, Body::Length(0)));
+    // Done once the origin has the whole request: its time to answer starts then.
+    let sent = get_running_loop().map_err(io::Error::from)?.create_future();
+    if matches!(body, Body::Length(0)) {
+        let _ = sent.set_result(());
+    }
     let upload = pin!(async {
         let idle = Idle::new(config.body_timeout);
         idle.guard(copy_body(from_client, &origin, body, &idle, &mut 0))
             .await?;
-        body_sent.set(true);
+        let _ = sent.set_result(());
         Ok::<_, Stop>(())
     });
-    let download = pin!(answer(&origin, client, &asked, &body_sent, config, log));
+    let download = pin!(answer(&origin, client, &asked, &sent, config, log));
     match select(upload, download).await {
         Either::Left((Ok(()), download)) => download.await,
         // The origin stopped reading the body: its answer, if any, says why.
@@ -484,8 +513,8 @@ async fn proxy(
             }
             _ => Err(error.into()),
         },
-        // The origin answered before it had the whole body. `answer` saw that (`body_sent`)
-        // and ends the connection: the body's rest would be read as the next request.
+        // The origin answered before it had the whole body. `answer` saw that (`sent`) and
+        // ends the connection: the body's rest would be read as the next request.
         Either::Right((answered, _)) => answered,
     }
 }
@@ -493,22 +522,36 @@ async fn proxy(
 
 // ANCHOR: answer
 /// Reads the origin's answer and passes it on to the client: interim answers (`100 Continue`)
-/// as they come, then the final head and body. `body_sent` says whether the request's body has
-/// gone out whole, which the connection's next request waits for.
+/// as they come, then the final head and body. `sent` is done once the request has gone out
+/// whole: the origin's time to answer starts then, as nginx's does, and interim answers do not
+/// restart it; the connection's next request waits for it too.
 async fn answer(
     origin: &TcpStream,
     client: &TcpStream,
     asked: &Asked<'_>,
-    body_sent: &Cell<bool>,
+    sent: &Future<()>,
     config: Config,
     log: &mut LogLine,
 ) -> Result<Next, Failure> {
     let authority = asked.authority;
     let mut from_origin = BufReader::new(origin);
+    let mut answer_due = pin!(async {
+        let _ = sent.await;
+        sleep(config.upstream_timeout).await;
+    });
     loop {
-        let head = timeout(config.upstream_timeout, read_head(&mut from_origin))
-            .await
-            .map_err(|error| bad_gateway(format!("no answer from {authority}"), error))?;
+        let head = match select(pin!(read_head(&mut from_origin)), answer_due.as_mut()).await {
+            Either::Left((head, _)) => head,
+            Either::Right(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "nothing within {:.2} s",
+                    config.upstream_timeout.as_secs_f64()
+                ),
+            )),
+        };
+        let head =
+            head.map_err(|error| bad_gateway(format!("no answer from {authority}"), error))?;
         let mut headers = [EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let Ok(Status::Complete(_)) = response.parse(&head) else {
@@ -522,17 +565,19 @@ async fn answer(
         }
         // ANCHOR_END: answer
         // ANCHOR: interim
-        // `100 Continue` and its kind come before the answer; they are passed on as they are.
+        // `100 Continue` and its kind come before the answer; they are passed on in the proxy's
+        // version, without the origin's hop-by-hop headers, as the final head is.
         if (100..200).contains(&status) && status != 101 {
             if asked.version == 1 {
-                (&*client).write_all(&head).await?;
+                let status_line = format!("HTTP/1.1 {status} {}\r\n", reason.unwrap_or(""));
+                let head = forward_head(status_line, response.headers, false);
+                send(client, &head, &config).await?;
                 log.sent += head.len() as u64;
             }
             continue;
         }
         // ANCHOR_END: interim
         // ANCHOR: answer_end
-        log.status = status.to_string();
         // Framing that cannot be trusted is refused, as nginx does, even where no body follows:
         // RFC 9112, section 6.3, asks a proxy to answer 502 to conflicting lengths.
         let framing = body_framing(response.headers).map_err(|reason| {
@@ -544,11 +589,12 @@ async fn answer(
         } else {
             framing
         };
-        let reusable = asked.keep_alive && !matches!(body, Body::Unframed) && body_sent.get();
+        let reusable = asked.keep_alive && !matches!(body, Body::Unframed) && sent.done();
         // A proxy speaks its own version (RFC 9110, section 6.2).
         let status_line = format!("HTTP/1.1 {status} {}\r\n", reason.unwrap_or(""));
         let head = forward_head(status_line, response.headers, !reusable);
-        (&*client).write_all(&head).await?;
+        log.status = status.to_string();
+        send(client, &head, &config).await?;
         log.sent += head.len() as u64;
         let idle = Idle::new(config.response_timeout);
         idle.guard(copy_body(
@@ -576,9 +622,9 @@ async fn tunnel(
     log: &mut LogLine,
 ) -> Result<(), Failure> {
     let (host, port) = host_and_port(target, 443)?;
-    let origin = connect(client, host, port, config.upstream_timeout).await?;
+    let origin = connect(client, host, port, &config).await?;
     let established = b"HTTP/1.1 200 Connection Established\r\n\r\n";
-    (&*client).write_all(established).await?;
+    send(client, established, &config).await?;
     log.status = "200".into();
     log.sent += established.len() as u64;
     let idle = Idle::new(config.tunnel_timeout);
@@ -603,10 +649,13 @@ async fn tunnel(
 // ANCHOR: forward_head
 /// The head to forward: `first_lines`, the headers meant for the other end, `Via` (this proxy
 /// was on the way), and `Connection: close` if `closing`.
-/// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names.
+/// Those of [`NOT_FORWARDED`] stay behind, and so do those a `Connection` header names, except
+/// the framing (`Content-Length`, `Transfer-Encoding`): the body is passed on as it was framed,
+/// and without its framing the client could not tell where it ends.
 fn forward_head(first_lines: String, headers: &[Header<'_>], closing: bool) -> Vec<u8> {
     let not_forwarded = NOT_FORWARDED.split_whitespace().map(str::as_bytes);
-    let skipped: Vec<&[u8]> = not_forwarded.chain(connection_names(headers)).collect();
+    let named = connection_names(headers).filter(|name| !is_framing(name));
+    let skipped: Vec<&[u8]> = not_forwarded.chain(named).collect();
     let mut head = first_lines.into_bytes();
     for &Header { name, value } in headers {
         if !skipped
@@ -627,6 +676,11 @@ fn forward_head(first_lines: String, headers: &[Header<'_>], closing: bool) -> V
 // ANCHOR_END: forward_head
 
 // ANCHOR: head_checks
+/// Whether `name` is a header that frames a body.
+fn is_framing(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"Content-Length") || name.eq_ignore_ascii_case(b"Transfer-Encoding")
+}
+
 /// The header names that the `Connection` headers list: they are about this connection only.
 fn connection_names<'a>(headers: &'a [Header<'_>]) -> impl Iterator<Item = &'a [u8]> {
     let connection = headers
@@ -640,11 +694,29 @@ fn connection_names<'a>(headers: &'a [Header<'_>]) -> impl Iterator<Item = &'a [
 /// as RFC 9112 (section 2.2) asks. The head timeout bounds how many.
 async fn read_request_head(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Vec<u8>> {
     loop {
+        refuse_what_is_no_method(reader).await?;
         let head = read_head(reader).await?;
         if !matches!(&head[..], b"\r\n" | b"\n") {
             return Ok(head);
         }
     }
+}
+
+/// Fails with `InvalidData` at once when the bytes that have come cannot begin a request line:
+/// a method is letters and such (a *token*), then a space. A TLS handshake, or binary garbage
+/// without a line end, would otherwise wait out the head limit; nginx answers 400 at once too.
+async fn refuse_what_is_no_method(reader: &mut (impl AsyncBufRead + Unpin)) -> io::Result<()> {
+    let start = reader.fill_buf().await?;
+    let method = start.iter().take_while(|&&byte| byte != b' ');
+    let token = |byte: &u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(byte);
+    if method
+        .clone()
+        .any(|byte| !token(byte) && !matches!(byte, b'\r' | b'\n'))
+    {
+        let reason = "this is not an HTTP request";
+        return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
+    }
+    Ok(())
 }
 
 /// Whether the request line ends with a well-formed HTTP version that is not 1.x, such as
@@ -726,9 +798,11 @@ fn body_framing(headers: &[Header<'_>]) -> Result<Body, &'static str> {
             _ => Err("the last transfer coding is not chunked"),
         },
         (None, []) => Ok(Body::Unframed),
+        // A length beyond `i64::MAX` is no file's, and nginx refuses it too.
         (None, [length]) => number(length, 10)
+            .filter(|&length| i64::try_from(length).is_ok())
             .map(Body::Length)
-            .ok_or("the Content-Length is not a number"),
+            .ok_or("the Content-Length is not a number a body can have"),
         (None, _) => Err("more than one Content-Length"),
     }
 }
@@ -882,12 +956,13 @@ fn host_and_port(authority: &str, default_port: u16) -> Result<(&str, u16), Fail
     }
 }
 
-/// Connects to the first of `host`'s addresses that accepts, within `limit`.
+/// Finds `host` and connects to the first of its addresses that accepts, each within the
+/// upstream limit.
 ///
-/// Finding the addresses *blocks the loop*: `to_socket_addrs` calls the C library's
-/// `getaddrinfo`, which may wait for a DNS server, and every task waits with it. asyncio runs
-/// `getaddrinfo` on a thread pool for this reason. IP literals, and `localhost`, resolve without
-/// the network, so the workshop never waits.
+/// A name is looked up with `getaddrinfo` on the loop's default executor (asyncio's
+/// `loop.getaddrinfo`): the C library's lookup may wait for a DNS server, and on the loop's
+/// thread every client would wait with it. A lookup that never answers holds a thread of the
+/// pool, and its client gets `504` when the limit ends; the other clients never notice.
 ///
 /// A target that is the proxy itself is refused (`508 Loop Detected`): a request to the proxy's
 /// own address would come back to it, again and again, each time with one more connection.
@@ -895,19 +970,23 @@ async fn connect(
     client: &TcpStream,
     host: &str,
     port: u16,
-    limit: Duration,
+    config: &Config,
 ) -> Result<TcpStream, Failure> {
-    let addresses: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|error| bad_gateway(format!("cannot find {host}"), error))?
-        .collect();
+    let limit = config.upstream_timeout;
+    let addresses = timeout(limit, getaddrinfo_with(config.lookup, host, port))
+        .await
+        .map_err(|error| bad_gateway(format!("cannot find {host}"), error))?;
     // ANCHOR_END: connect
     // ANCHOR: loop_check
-    // The address the client reached us at is the one we listen on.
+    // The address the client reached us at is the one we listen on. Its aliases reach it too:
+    // any loopback address, the unspecified one (`0.0.0.0`, which a connection takes for this
+    // host), and the IPv4 address written as IPv6 (`::ffff:127.0.0.1`).
     let ours = client.local_addr().map_err(Failure::Broken)?;
+    let our_ip = ours.ip().to_canonical();
     let is_ours = |address: &SocketAddr| {
+        let ip = address.ip().to_canonical();
         address.port() == ours.port()
-            && (address.ip() == ours.ip() || address.ip().is_loopback() && ours.ip().is_loopback())
+            && (ip == our_ip || ip.is_unspecified() || ip.is_loopback() && our_ip.is_loopback())
     };
     if addresses.iter().any(is_ours) {
         let reason = format!("{host}:{port} is this proxy");
@@ -948,6 +1027,12 @@ async fn timeout<T>(
             Err(io::Error::new(io::ErrorKind::TimedOut, reason))
         }
     }
+}
+
+/// Writes `bytes` to the client within the send limit (nginx's `send_timeout`): a client that
+/// does not read cannot hold its connection, and its origin's, for ever.
+async fn send(client: &TcpStream, bytes: &[u8], config: &Config) -> io::Result<()> {
+    timeout(config.send_timeout, (&*client).write_all(bytes)).await
 }
 // ANCHOR_END: timeout
 
@@ -1008,15 +1093,20 @@ impl Idle {
 // ANCHOR: linger
 /// Answers a request the proxy will not carry out, with a short text saying why, and ends the
 /// connection.
-async fn refuse(client: &TcpStream, status: &str, reason: &str, sent: &mut u64) -> io::Result<()> {
+async fn refuse(
+    client: &TcpStream,
+    status: &str,
+    reason: &str,
+    config: &Config,
+    sent: &mut u64,
+) -> io::Result<()> {
     let body = format!("{status}: {reason}\n");
     let length = body.len();
     let answer = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {length}\r\n\
          Connection: close\r\n\r\n{body}"
     );
-    let mut to_client = client;
-    to_client.write_all(answer.as_bytes()).await?;
+    send(client, answer.as_bytes(), config).await?;
     *sent += answer.len() as u64;
     linger(client).await;
     Ok(())

@@ -168,12 +168,17 @@ impl fmt::Display for Awaiting {
 /// panic's message. Not with `eprintln!`, which panics when stderr is gone (a closed pipe):
 /// that panic would escape the step, and leave the task forever half-stepped.
 pub(crate) fn report_panic(id: u64, name: &str, panic: &dyn Any) -> String {
-    let text = panic.downcast_ref::<&str>().copied();
-    let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
-    let message = text.unwrap_or("(no message)").to_string();
+    let message = panic_message(panic);
     let function = name.trim_end_matches("::{{closure}}");
     let function = function.rsplit("::").next().unwrap_or(function);
     let report = format!("Task-{id} ({function}) panicked: {message}\n");
     let _ = io::stderr().write_all(report.as_bytes());
     message
+}
+
+/// What a panic said: the text it was given, if any.
+pub(crate) fn panic_message(panic: &dyn Any) -> String {
+    let text = panic.downcast_ref::<&str>().copied();
+    let text = text.or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("(no message)").to_string()
 }
