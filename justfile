@@ -42,7 +42,7 @@ bench:
     cargo bench --package workshop-tests --bench connections
     @cargo run --quiet --release --package step7-tasks -- compare 200 100
 
-# Step 7's proxy under slowloris, a bulk download, 1,000,000 keep-alive requests (see stress.rs)
+# Step 7's proxy under slowloris, a bulk download, keep-alive, dead lookups, a slow upload, a client that never reads, idle connections (see stress.rs)
 stress *ARGS:
     cargo bench --package workshop-tests --bench stress -- {{ARGS}}
 
