@@ -1055,7 +1055,7 @@ impl Drop for ProxyProcess {
 fn the_wait_for_the_answer_starts_once_the_body_is_sent() {
     let _descriptors = some_descriptors();
     let (origin, heard) = start_origin();
-    let limit = Duration::from_millis(300);
+    let limit = Duration::from_secs(1);
     let proxy = start_proxy(
         "poll",
         Config {
@@ -1063,13 +1063,14 @@ fn the_wait_for_the_answer_starts_once_the_body_is_sent() {
             ..Config::default()
         },
     );
-    // A steady upload that lasts twice the limit: the origin answers once it has it all.
+    // A steady upload that lasts longer than the limit (a pace, not a wait for something):
+    // the origin answers once it has it all, well within the limit after that.
     let mut client = BufReader::new(connect(proxy));
     let head =
         format!("POST http://{origin}/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n");
     client.get_mut().write_all(head.as_bytes()).unwrap();
     for piece in [b"abc", b"def", b"ghi", b"jkl"] {
-        thread::sleep(limit / 2);
+        thread::sleep(limit / 3);
         client.get_mut().write_all(piece).unwrap();
     }
     let (head, body) = read_framed(&mut client);
@@ -1085,7 +1086,7 @@ fn interim_answers_do_not_restart_the_wait_for_the_answer() {
     let proxy = start_proxy(
         "poll",
         Config {
-            upstream_timeout: Duration::from_millis(300),
+            upstream_timeout: Duration::from_secs(1),
             ..Config::default()
         },
     );
