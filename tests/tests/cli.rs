@@ -104,3 +104,32 @@ fn a_proxy_on_every_address_suggests_one_a_client_can_use() {
         format!("try: curl -x http://127.0.0.1:{port} http://example.com/")
     );
 }
+
+#[test]
+fn the_proxy_takes_its_limits_before_or_after_listen_and_names_what_it_refuses() {
+    let first = workshop_tests::within_hang("the proxy's first line", || {
+        let mut proxy = Started(
+            step_program("step7-tasks")
+                .args(["--listen", "127.0.0.1:0", "--send-timeout", "5"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the proxy can be started"),
+        );
+        let stdout = proxy.0.stdout.take().expect("the proxy's output");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).unwrap();
+        first
+    });
+    assert!(
+        first.starts_with("proxy listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let refused = run("step7-tasks", &["--listen", "127.0.0.1:0", "--bogus"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("`--bogus` is not understood here"),
+        "{stderr}"
+    );
+}

@@ -40,9 +40,12 @@ fn main() -> ExitCode {
 /// Reads the options, then runs the command that follows them.
 fn dispatch(mut args: &[&str]) -> io::Result<()> {
     let (mut selector, mut trace, mut config) = (None, false, Config::default());
+    let mut listen = None;
+    // Options come in any order, before the command or after `--listen ADDR`.
     loop {
         match args {
             ["--selector", name, rest @ ..] => (selector, args) = (Some(*name), rest),
+            ["--listen", addr, rest @ ..] => (listen, args) = (Some(*addr), rest),
             ["--trace", rest @ ..] => (trace, args) = (true, rest),
             [flag, seconds, rest @ ..] if flag.ends_with("-timeout") => {
                 let limit = match *flag {
@@ -60,20 +63,22 @@ fn dispatch(mut args: &[&str]) -> io::Result<()> {
             _ => break,
         }
     }
-    match args {
-        ["--help" | "-h"] => {
+    match (args, listen) {
+        (["--help" | "-h"], _) => {
             say!("{USAGE}");
             Ok(())
         }
-        [] => serve_proxy("127.0.0.1:8080", (selector, trace), config),
-        ["--listen", addr] => serve_proxy(addr, (selector, trace), config),
-        ["demo"] => demo((selector, trace)),
-        ["compare", numbers @ ..] if numbers.len() <= 2 => {
+        ([], addr) => serve_proxy(addr.unwrap_or("127.0.0.1:8080"), (selector, trace), config),
+        (["demo"], None) => demo((selector, trace)),
+        (["compare", numbers @ ..], None) if numbers.len() <= 2 => {
             let requests = numbers.first().map_or(Ok(50), |n| parse(n));
             let delay = numbers.get(1).map_or(Ok(100), |n| parse(n));
             requests.and_then(|requests| print_comparison(requests, delay? as u64))
         }
-        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, USAGE)),
+        ([first, ..], _) => {
+            let message = format!("`{first}` is not understood here\n{USAGE}");
+            Err(io::Error::new(io::ErrorKind::InvalidInput, message))
+        }
     }
 }
 

@@ -989,7 +989,10 @@ async fn connect(
             && (ip == our_ip || ip.is_unspecified() || ip.is_loopback() && our_ip.is_loopback())
     };
     if addresses.iter().any(is_ours) {
-        let reason = format!("{host}:{port} is this proxy");
+        let reason = match host.contains(':') {
+            true => format!("[{host}]:{port} is this proxy"),
+            false => format!("{host}:{port} is this proxy"),
+        };
         return Err(Failure::Refused("508 Loop Detected", reason));
     }
     // ANCHOR_END: loop_check
