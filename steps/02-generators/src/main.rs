@@ -1,3 +1,4 @@
+// ANCHOR: head
 //! Step 2 demo: a generator resumed by hand; three tasks interleaved by a round-robin scheduler,
 //! first as hand-written generators, then as `async fn`s; and the size of what each keeps while it
 //! is paused.
@@ -5,7 +6,9 @@
 use step2_generators::{
     Countdown, Event, Generator, GeneratorState, Launch, PollLoop, Scheduler, countdown, launch,
 };
+// ANCHOR_END: head
 
+// ANCHOR: say
 /// `println!`, for output that someone may stop reading (`just run 2 | head -1`). Rust ignores
 /// SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`, and `println!` would panic:
 /// this ends the program quietly instead, as the signal would end a C program.
@@ -19,6 +22,9 @@ macro_rules! say {
     }};
 }
 
+// ANCHOR_END: say
+
+// ANCHOR: demo
 fn main() {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {
         say!(
@@ -84,3 +90,4 @@ fn print_events(events: &[Event]) {
         say!("   {task}: {state:?}");
     }
 }
+// ANCHOR_END: demo
