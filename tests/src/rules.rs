@@ -433,6 +433,10 @@ pub const SECTIONS: &[(&str, &[(&str, Section)])] = &[
                 BUDGET,
             ),
             (
+                "after_yield_now_the_selector_is_asked_before_the_task_steps_again",
+                BUDGET,
+            ),
+            (
                 "a_panic_in_a_cancelled_task_s_cleanup_ends_that_task_with_the_panic",
                 STEP,
             ),

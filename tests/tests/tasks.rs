@@ -1063,3 +1063,44 @@ fn a_sleep_longer_than_the_clock_can_count_waits_instead_of_panicking() {
     });
     assert_eq!(outcome, "the short sleep won");
 }
+
+/// How many times a task yields, with `sleep(0)` or with the loop's `yield_now`, before the reader of a
+/// socket that is ready already runs.
+fn yields_before_a_ready_socket_is_heard(with_yield_now: bool) -> usize {
+    within_hang("a task that yields until a reader runs", move || {
+        run(async move {
+            let (read_end, mut write_end) = std::os::unix::net::UnixStream::pair().unwrap();
+            std::io::Write::write_all(&mut write_end, b"x").unwrap();
+            let heard = Rc::new(Cell::new(false));
+            let hearing = heard.clone();
+            let event_loop = get_running_loop().unwrap();
+            event_loop
+                .add_reader(Rc::new(read_end), move || hearing.set(true))
+                .unwrap();
+            let mut yields = 0;
+            while !heard.get() {
+                yields += 1;
+                assert!(yields < 1000, "the reader never ran");
+                if with_yield_now {
+                    step7_tasks::yield_now().await;
+                } else {
+                    sleep(Duration::ZERO).await;
+                }
+            }
+            yields
+        })
+    })
+}
+
+#[test]
+fn after_yield_now_the_selector_is_asked_before_the_task_steps_again() {
+    // The reader is queued behind the task's step, so the task yields twice.
+    let with_yield_now = yields_before_a_ready_socket_is_heard(true);
+    assert_eq!(with_yield_now, 2, "yields before the reader ran");
+    // `sleep(0)` lets the loop skip the selector while only task steps are ready.
+    let with_sleep = yields_before_a_ready_socket_is_heard(false);
+    assert!(
+        with_sleep > with_yield_now,
+        "yields with sleep(0): {with_sleep}, with yield_now: {with_yield_now}"
+    );
+}

@@ -3,8 +3,10 @@
 //! a first reading.
 
 use std::cell::Cell;
+use std::future::poll_fn;
+use std::task::Poll;
 
-use crate::EventLoop;
+use crate::{EventLoop, get_running_loop};
 
 /// At most how many iterations in a row skip the selector while work is ready (tokio's 61).
 const IO_INTERVAL: u32 = 61;
@@ -46,6 +48,26 @@ impl EventLoop {
     pub(crate) fn ask_selector_next(&self) {
         self.inner.io_skipped.set(IO_INTERVAL);
     }
+}
+
+/// Lets the other ready tasks step, and the selector be asked, before this task steps again
+/// (tokio's `yield_now`). `sleep(Duration::ZERO)` also lets the others step, but the loop may
+/// skip the selector then, while only task steps are ready; after `yield_now` it never does, so
+/// a task that yields in a loop lets every socket be heard at each turn, at the price of one
+/// system call per yield.
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return Poll::Ready(());
+        }
+        if let Ok(event_loop) = get_running_loop() {
+            event_loop.ask_selector_next();
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
 }
 
 /// How many socket operations one step of a task may make (tokio's number).

@@ -36,6 +36,7 @@ mod timers;
 mod trace;
 mod wait;
 
+pub use budget::yield_now;
 pub use executor::InExecutor;
 pub use future::{Error, Future};
 use inbox::Inbox;
