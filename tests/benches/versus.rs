@@ -1,623 +1,481 @@
-//! Our loop against the fastest: step 7's loop beside tokio's current-thread runtime on the
-//! talk's benchmarks, spawn-and-await, a yield loop, a TCP echo server, and the web example;
-//! CPython's asyncio (and uvloop) join when `python3` (and `uvloop`) are here.
+//! Our loop against the fastest, on the same work: step 7's loop beside tokio's current-thread
+//! runtime, CPython's asyncio and uvloop (when `python3`, and `uvloop` for it, are here).
 //!
-//! Each round runs every benchmark on every contender in turn; the table shows the median of
-//! the rounds, in nanoseconds per operation (lower is better), and ours / tokio. For the web
-//! example, requests per second (higher is better). Everything runs on 127.0.0.1.
+//! What each row compares, and why it is like for like:
+//!
+//! - **`run_until_complete(task(sleep(0)))`**, the talk's benchmark: a loop run until a task
+//!   that yields once has ended. tokio's is `block_on(spawn(yield_now()))`.
+//! - **`call_soon(noop)`**, **`call_later(0, noop)`**: a thousand callbacks, then the loop run
+//!   until they have run. tokio has no callbacks, so only asyncio and uvloop stand beside ours.
+//! - **`create_task(async {})` + run**: a thousand tasks that end at their first step, then the
+//!   loop run until the last has ended; tokio `spawn`s the same in a `block_on`. Then 100,000
+//!   at once, where the ready queue and the allocator hold them all (not in Python, whose
+//!   garbage collector makes big batches dearer).
+//! - **Yield, no I/O poll**: a task that yields in a loop while nothing else is ready. Ours
+//!   awaits `sleep(0)`, which wakes its own task, and the loop skips the selector while only
+//!   task steps are ready, 61 iterations at most. tokio's task wakes itself and returns
+//!   `Pending`, and tokio runs it again, polling its driver once every 61 tasks
+//!   (`event_interval`): the same rule.
+//! - **Yield, one I/O poll each**: ours `yield_now()`, which makes the next iteration ask the
+//!   selector; tokio's `yield_now()`, which defers the task until its I/O driver was polled;
+//!   asyncio's and uvloop's `sleep(0)`, as they poll in every iteration anyway.
+//! - **Echo**: a TCP echo server in a process of its own, reading into 64 KiB as real servers
+//!   do; the same client for every server (a tokio runtime in this process) makes round trips
+//!   of 64 bytes on 1 connection, on 64 at once, and on 1 beside 5,000 idle ones. What counts
+//!   is the server's CPU time per round trip, which the server measures itself (`getrusage`,
+//!   asked for on its stdin while it is idle, before and after), and its system calls per
+//!   round trip, counted in a pass of their own (`syscalls.rs` says how).
+//! - **Web**: the web example's app (`GET /`) on hyper, on our loop or on tokio's, in a
+//!   process of its own; 16 and 256 keep-alive connections ask as fast as answers come:
+//!   requests per second, the server's CPU time per request, and the share of its CPU it
+//!   used (near 100%: the server, not the client, sets the pace).
+//!
+//! Each round measures every row's contenders one after another, first to last in one round
+//! and last to first in the next; Python's loops run in child processes that stay up, asked
+//! for one sample at a time, so that their samples interleave with ours. On Linux with two
+//! CPUs or more, the servers run on one and this process on the other. A cell is the median
+//! of the rounds with their min–max; the ratio is the median of the rounds' own ratios.
+//!
+//! The total CPU time is exact; its split into user and system time is the kernel's, which
+//! on most Linux kernels samples it at each timer tick (250 or 1,000 times a second): the
+//! user rows are estimates, hence their wider spread.
+//!
+//! `-- --rounds N` runs N rounds (7 by default). `-- --echo ours` (or `tokio`) runs only that
+//! echo server, for 20,000 round trips on one connection, to watch with `strace -f` by hand.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
-use std::process::Command;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread;
+use std::env;
 use std::time::{Duration, Instant};
 
-use futures::io::{AsyncReadExt, AsyncWriteExt};
-use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
-use step7_tasks::net::{TcpListener, TcpStream};
-use step7_tasks::{EventLoop, get_running_loop, sleep};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use tokio::runtime::Runtime;
 
 // The example's `main` is for `cargo run`; the benchmark serves its app.
 #[allow(dead_code)]
 #[path = "../../steps/07-tasks/examples/web.rs"]
 mod web;
 
-const ROUNDS: usize = 5;
+#[path = "versus/clients.rs"]
+mod clients;
+#[path = "versus/contenders.rs"]
+mod contenders;
+#[path = "versus/machine.rs"]
+mod machine;
+#[path = "versus/pinning.rs"]
+mod pinning;
+#[path = "versus/python.rs"]
+mod python;
+#[path = "versus/servers.rs"]
+mod servers;
+#[path = "versus/syscalls.rs"]
+mod syscalls;
+#[path = "versus/table.rs"]
+mod table;
+
+use clients::Clients;
+use python::PythonLoop;
+use servers::Server;
+use syscalls::Counted;
+use table::{CONTENDERS, Row, Unit};
+
+const ROUNDS: usize = 7;
+
+/// A benchmark that runs in this process, and in Python's children: ns per operation.
+struct Micro {
+    name: &'static str,
+    /// Operations per sample.
+    count: u64,
+    ours: fn(u64) -> f64,
+    tokio: Option<fn(u64) -> f64>,
+    /// Its function in `loops.py`, if Python has it.
+    python: Option<&'static str>,
+}
+
+const MICROS: [Micro; 7] = [
+    Micro {
+        name: "`run_until_complete(task(sleep(0)))` (tokio: `block_on(spawn(yield_now()))`)",
+        count: 10_000,
+        ours: contenders::ours_sleep_task,
+        tokio: Some(contenders::tokio_spawn_yield),
+        python: Some("run_until_complete"),
+    },
+    Micro {
+        name: "`call_soon(noop)` + run, by 1,000",
+        count: 100_000,
+        ours: contenders::ours_call_soon,
+        tokio: None,
+        python: Some("call_soon"),
+    },
+    Micro {
+        name: "`call_later(0, noop)` + run, by 1,000",
+        count: 50_000,
+        ours: contenders::ours_call_later,
+        tokio: None,
+        python: Some("call_later"),
+    },
+    Micro {
+        name: "`create_task(async {})` + run, by 1,000 (tokio: `spawn`)",
+        count: 50_000,
+        ours: contenders::ours_tasks_by_thousands,
+        tokio: Some(contenders::tokio_tasks_by_thousands),
+        python: Some("create_task"),
+    },
+    Micro {
+        name: "`create_task(async {})` + run, 100,000 at once (tokio: `spawn`)",
+        count: 100_000,
+        ours: contenders::ours_tasks_all_at_once,
+        tokio: Some(contenders::tokio_tasks_all_at_once),
+        python: None,
+    },
+    Micro {
+        name: "yield, no I/O poll: `sleep(0)` (tokio: a task that wakes itself)",
+        count: 500_000,
+        ours: contenders::ours_sleep_zero_loop,
+        tokio: Some(contenders::tokio_wake_self_loop),
+        python: None,
+    },
+    Micro {
+        name: "yield, one I/O poll each: `yield_now()` (tokio: `yield_now()`; Python: `sleep(0)`)",
+        count: 100_000,
+        ours: contenders::ours_yield_now_loop,
+        tokio: Some(contenders::tokio_yield_now_loop),
+        python: Some("yield_loop"),
+    },
+];
+
+/// A load on the echo servers: round trips of 64 bytes on `busy` connections at once, `each`
+/// per connection, beside `idle` connections that stay open.
+struct EchoLoad {
+    name: &'static str,
+    busy: usize,
+    idle: usize,
+    each: u64,
+}
+
+const ECHO_LOADS: [EchoLoad; 3] = [
+    EchoLoad {
+        name: "1 connection",
+        busy: 1,
+        idle: 0,
+        each: 5_000,
+    },
+    EchoLoad {
+        name: "64 connections",
+        busy: 64,
+        idle: 0,
+        each: 1_000,
+    },
+    EchoLoad {
+        name: "1 connection beside 5,000 idle",
+        busy: 1,
+        idle: 5_000,
+        each: 5_000,
+    },
+];
+
+/// Keep-alive connections on the web servers.
+const WEB_LOADS: [usize; 2] = [16, 256];
+/// How long the web clients ask before, and while, the server is measured.
+const WEB_WARM_UP: Duration = Duration::from_millis(100);
+const WEB_WINDOW: Duration = Duration::from_millis(500);
 
 fn main() {
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the limit on open files");
-    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("the soft limit can be raised");
-    // `-- --echo ours` (or `tokio`) runs only the echo, to count its system calls with strace.
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|arg| arg == "--echo") {
-        let (total, user) = match args.get(at + 1).map(String::as_str) {
-            Some("tokio") => echo_on_tokio(20_000, 0),
-            _ => echo_on_ours(20_000, 0),
-        };
-        println!("CPU per round trip: {total:.0} ns, of which user {user:.0} ns");
-        return;
+    let open_files = raise_open_files();
+    let args: Vec<String> = env::args().collect();
+    let option = |name: &str| {
+        let at = args.iter().position(|arg| arg == name)?;
+        Some(args.get(at + 1).map_or("", String::as_str))
+    };
+    for mode in ["--serve-echo", "--serve-web"] {
+        if let Some(kind) = option(mode) {
+            return servers::serve(mode, kind);
+        }
     }
-    let idle = if hard >= 12_000 { 5_000 } else { 0 };
-    let benchmarks: Vec<(&str, u64, Contender, Contender)> = vec![
-        (
-            "run_until_complete(task(sleep(0)))",
-            20_000,
-            ours_sleep_task,
-            tokio_spawn_yield,
-        ),
-        (
-            "call_soon(noop) + run (tokio: spawn)",
-            1_000_000,
-            ours_call_soon,
-            tokio_spawn_many,
-        ),
-        ("call_later(0, noop) + run", 200_000, ours_call_later, none),
-        (
-            "create_task(async {}) + run to the end",
-            100_000,
-            ours_create_tasks,
-            tokio_spawn_many,
-        ),
-        (
-            "one task: sleep(0).await (tokio: yield_now)",
-            200_000,
-            ours_yield_loop,
-            tokio_yield_loop,
-        ),
-        (
-            "TCP echo, CPU per round trip",
-            20_000,
-            ours_echo_idle0,
-            tokio_echo_idle0,
-        ),
-        (
-            "TCP echo, user CPU per round trip",
-            20_000,
-            ours_echo_user,
-            tokio_echo_user,
-        ),
-    ];
-    let mut rows: Vec<(String, Vec<f64>, Vec<f64>)> = benchmarks
+    if let Some(kind) = option("--echo") {
+        return echo_by_hand(kind);
+    }
+    let rounds = option("--rounds").map_or(ROUNDS, |n| n.parse().expect("--rounds takes a number"));
+    let started = Instant::now();
+    let machine = machine::describe();
+    let pinning = pinning::pin();
+    let mut contenders = Contenders::start(pinning.server);
+    println!("Machine: {machine}; {}", contenders.python_names());
+    println!("Pinning: {}", pinning.said);
+    let echo_loads: Vec<&EchoLoad> = ECHO_LOADS
         .iter()
-        .map(|(name, ..)| (name.to_string(), Vec::new(), Vec::new()))
+        .filter(|load| load.idle as u64 + 256 <= open_files)
         .collect();
-    let mut idle_rows = [Vec::new(), Vec::new()];
-    let mut web_rows = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        for ((_, count, ours, tokio), (_, ours_ns, tokio_ns)) in benchmarks.iter().zip(&mut rows) {
-            ours_ns.push(ours(*count));
-            tokio_ns.push(tokio(*count));
+
+    let mut micro_rows: Vec<Row> = MICROS.iter().map(|m| Row::new(m.name, Unit::Ns)).collect();
+    let mut echo_rows: Vec<[Row; 2]> = echo_loads
+        .iter()
+        .map(|load| {
+            [
+                Row::new(format!("{}: CPU per round trip", load.name), Unit::Ns),
+                Row::new(format!("{}: user CPU per round trip", load.name), Unit::Ns),
+            ]
+        })
+        .collect();
+    let mut web_rows: Vec<[Row; 3]> = WEB_LOADS
+        .iter()
+        .map(|n| {
+            [
+                Row::new(format!("{n} connections: requests/s"), Unit::PerSecond),
+                Row::new(format!("{n} connections: server CPU per request"), Unit::Ns),
+                Row::new(format!("{n} connections: server busy"), Unit::Share),
+            ]
+        })
+        .collect();
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        for (micro, row) in MICROS.iter().zip(&mut micro_rows) {
+            row.add(in_turn(round, |who| contenders.micro(who, micro)));
         }
-        if idle > 0 {
-            idle_rows[0].push(echo_on_ours(20_000, idle).0);
-            idle_rows[1].push(echo_on_tokio(20_000, idle).0);
+        for (load, rows) in echo_loads.iter().zip(&mut echo_rows) {
+            table::add(rows, in_turn(round, |who| contenders.echo(who, load)));
         }
-        web_rows.0.push(web_requests_per_second(start_ours_web()));
-        web_rows.1.push(web_requests_per_second(start_tokio_web()));
+        for (&connections, rows) in WEB_LOADS.iter().zip(&mut web_rows) {
+            table::add(rows, in_turn(round, |who| contenders.web(who, connections)));
+        }
     }
-    let python = python_benchmarks();
-    println!("ns per operation, median of {ROUNDS} rounds (lower is better)\n");
-    println!(
-        "| benchmark | step 7 | tokio current_thread | step 7 / tokio | {} |",
-        python.header
+    eprintln!("counting the servers' system calls");
+    let mut counted = Counted::default();
+    let (echo_syscalls, web_syscalls) = contenders.count_syscalls(&mut counted);
+
+    let mut header = vec!["", "step 7", "tokio current_thread", "step 7 / tokio"];
+    header.extend(contenders.python_header());
+    table::print(
+        &format!(
+            "In this process (Python's in its own), ns per operation, lower is better; \
+             median (min–max) of {rounds} rounds:"
+        ),
+        &header,
+        micro_rows.iter().map(Row::cells).collect(),
     );
-    println!(
-        "| --- | ---: | ---: | ---: |{}",
-        " ---: |".repeat(python.columns)
+    let mut rows: Vec<Vec<String>> = echo_rows.iter().flatten().map(Row::cells).collect();
+    rows.extend(echo_syscalls);
+    table::print(
+        "TCP echo servers, each in its own process, reading into 64 KiB; the same client makes \
+         round trips of 64 bytes. The server's CPU time per round trip, in ns, lower is better; \
+         its system calls per round trip, in a pass of their own (all of them, and how many \
+         read, write, epoll_wait):",
+        &header,
+        rows,
     );
-    for (index, (name, ours, tokio)) in rows.into_iter().enumerate() {
-        let (ours, tokio) = (median(ours), median(tokio));
-        println!(
-            "| {name} | {} | {} | {} |{}",
-            format_ns(ours),
-            format_ns(tokio),
-            ratio(ours, tokio),
-            python.cells(index)
-        );
-    }
-    if idle > 0 {
-        let (ours, tokio) = (median(idle_rows[0].clone()), median(idle_rows[1].clone()));
-        println!(
-            "| TCP echo, CPU per round trip, {idle} idle connections | {} | {} | {} |{}",
-            format_ns(ours),
-            format_ns(tokio),
-            ratio(ours, tokio),
-            python.empty()
-        );
-    } else {
-        println!(
-            "(TCP echo beside 5,000 idle connections skipped: the limit on open files is {hard})"
-        );
-    }
-    let (ours, tokio) = (median(web_rows.0), median(web_rows.1));
-    println!(
-        "\nThe web example, keep-alive, 16 connections: step 7 {ours:.0} requests/s, \
-         tokio current_thread {tokio:.0} requests/s: {:.2}x tokio's rate",
-        ours / tokio
+    let mut rows: Vec<Vec<String>> = web_rows.iter().flatten().map(Row::cells).collect();
+    rows.push(web_syscalls);
+    table::print(
+        "The web example's server in its own process, `GET /` on keep-alive connections, the \
+         same client: requests per second, higher is better; the server's CPU time per \
+         request, in ns, lower is better; the share of its CPU it used:",
+        &header[..4],
+        rows,
     );
-    println!("{}", python.note);
+    if echo_loads.len() < ECHO_LOADS.len() {
+        println!("\nEcho beside 5,000 idle connections: skipped, {open_files} open files at most.");
+    }
+    for why in contenders
+        .pythons
+        .iter()
+        .filter_map(|python| python.as_ref().err())
+    {
+        println!("\n{why}: its column is empty.");
+    }
+    println!("\n{}", counted.said());
+    let seconds = started.elapsed().as_secs_f64();
+    println!("\n{rounds} rounds in {seconds:.0} s.");
 }
 
-type Contender = fn(u64) -> f64;
-
-fn none(_: u64) -> f64 {
-    f64::NAN
+/// Everything measured beside our loop, by column (ours, tokio, asyncio, uvloop): Python's
+/// loops, the echo and web servers, and the client that loads the servers.
+struct Contenders {
+    pythons: [Result<PythonLoop, String>; 2],
+    echo: [Option<Server>; CONTENDERS],
+    web: [Option<Server>; CONTENDERS],
+    client: Runtime,
 }
 
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
+impl Contenders {
+    /// Starts Python's loops here, and the servers on `server_cpu`, each in its own process.
+    fn start(server_cpu: Option<usize>) -> Contenders {
+        let pythons = [PythonLoop::start("asyncio"), PythonLoop::start("uvloop")];
+        let start = |command| match Server::start(command, server_cpu) {
+            Ok(server) => Some(server),
+            Err(error) => {
+                eprintln!("a server did not start: {error}");
+                None
+            }
+        };
+        let python_echo = |at: usize, kind| match pythons[at] {
+            Ok(_) => start(python::echo_server(kind)),
+            Err(_) => None,
+        };
+        let echo = [
+            start(servers::command("--serve-echo", "ours")),
+            start(servers::command("--serve-echo", "tokio")),
+            python_echo(0, "asyncio"),
+            python_echo(1, "uvloop"),
+        ];
+        let web = [
+            start(servers::command("--serve-web", "ours")),
+            start(servers::command("--serve-web", "tokio")),
+            None,
+            None,
+        ];
+        Contenders {
+            pythons,
+            echo,
+            web,
+            client: current_thread(),
+        }
+    }
 
-fn format_ns(ns: f64) -> String {
-    if ns.is_nan() {
-        "—".into()
-    } else if ns < 100.0 {
-        format!("{ns:.1}")
-    } else {
-        format!("{ns:.0}")
+    /// What the Python loops say they are, or why they are not here.
+    fn python_names(&self) -> String {
+        let name = |python: &Result<PythonLoop, String>| match python {
+            Ok(python) => python.name.clone(),
+            Err(why) => why.clone(),
+        };
+        self.pythons.iter().map(name).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The Python columns' names.
+    fn python_header(&self) -> Vec<&str> {
+        let kinds = self.pythons.iter().zip(["asyncio", "uvloop"]);
+        kinds
+            .map(|(python, kind)| python.as_ref().map_or(kind, |python| &python.name))
+            .collect()
+    }
+
+    /// Contender `who`'s ns per operation of `micro`, if it has that benchmark.
+    fn micro(&mut self, who: usize, micro: &Micro) -> Option<f64> {
+        match who {
+            0 => Some((micro.ours)(micro.count)),
+            1 => micro.tokio.map(|tokio| tokio(micro.count)),
+            _ => {
+                let python = self.pythons[who - 2].as_mut().ok()?;
+                Some(python.measure(micro.python?, micro.count))
+            }
+        }
+    }
+
+    /// Contender `who`'s echo server under `load`: its CPU time per round trip, total and user.
+    fn echo(&mut self, who: usize, load: &EchoLoad) -> Option<[f64; 2]> {
+        let server = self.echo[who].as_mut()?;
+        Some(echo_cost(&self.client, server, load))
+    }
+
+    /// Contender `who`'s web server, with `connections` asking.
+    fn web(&mut self, who: usize, connections: usize) -> Option<[f64; 3]> {
+        let server = self.web[who].as_mut()?;
+        Some(web_cost(&self.client, server, connections))
+    }
+
+    /// The rows of system calls: per echo round trip on 1 and 64 connections, and per web
+    /// request on 16.
+    fn count_syscalls(&mut self, counted: &mut Counted) -> (Vec<Vec<String>>, Vec<String>) {
+        let client = &self.client;
+        let echo = ECHO_LOADS[..2].iter().map(|load| {
+            let name = format!("{}: system calls per round trip", load.name);
+            counted.row(name, &mut self.echo, |server| {
+                let mut clients = Clients::connect(client, server.addr, load.busy, 0);
+                clients.round_trips(WARM_UP_TRIPS);
+                syscalls::count(server.pid(), || clients.round_trips(load.each))
+            })
+        });
+        let echo = echo.collect();
+        let connections = WEB_LOADS[0];
+        let name = format!("{connections} connections: system calls per request");
+        let web = counted.row(name, &mut self.web, |server| {
+            let mut clients = Clients::connect(client, server.addr, connections, 0);
+            clients.ask_until(Instant::now() + WEB_WARM_UP);
+            let window = || clients.ask_until(Instant::now() + WEB_WINDOW);
+            syscalls::count(server.pid(), window)
+        });
+        (echo, web)
     }
 }
 
-fn ratio(ours: f64, theirs: f64) -> String {
-    if ours.is_nan() || theirs.is_nan() {
-        "—".into()
-    } else {
-        format!("{:.2}x", ours / theirs)
+/// Raises this process's limit on open files as far as it may go, for it and the servers it
+/// starts; macOS says its hard limit is "unlimited" but allows 10,240 at most. Returns the limit.
+fn raise_open_files() -> u64 {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("the limit on open files");
+    [hard, 10_240]
+        .into_iter()
+        .filter(|&limit| limit > soft)
+        .find(|&limit| setrlimit(Resource::RLIMIT_NOFILE, limit, hard).is_ok())
+        .unwrap_or(soft)
+}
+
+/// Measures the contenders one after another, first to last in even rounds and last to first
+/// in odd ones, so that none always goes first; returns the results in column order.
+fn in_turn<T>(round: usize, mut measure: impl FnMut(usize) -> Option<T>) -> [Option<T>; 4] {
+    let mut results = [const { None }; CONTENDERS];
+    for at in 0..CONTENDERS {
+        let who = if round % 2 == 0 {
+            at
+        } else {
+            CONTENDERS - 1 - at
+        };
+        results[who] = measure(who);
     }
+    results
 }
 
-/// Nanoseconds per operation of `work`, which does `count` of them.
-fn per_op(count: u64, work: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    work();
-    start.elapsed().as_secs_f64() * 1e9 / count as f64
-}
-
-fn current_thread() -> tokio::runtime::Runtime {
+/// A tokio current-thread runtime: every tokio contender, server and client here runs on one.
+fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
 }
 
-fn ours_sleep_task(count: u64) -> f64 {
-    let event_loop = EventLoop::new();
-    let ns = per_op(count, || {
-        for _ in 0..count {
-            event_loop.run_until_complete(sleep(Duration::ZERO));
-        }
-    });
-    event_loop.close();
-    ns
+/// Round trips each busy connection makes before the measure starts.
+const WARM_UP_TRIPS: u64 = 20;
+
+/// The server's CPU time per round trip, total and user, in ns: `load.each` round trips on each
+/// busy connection, asked for by the server before and after, while it is idle.
+fn echo_cost(client: &Runtime, server: &mut Server, load: &EchoLoad) -> [f64; 2] {
+    let mut clients = Clients::connect(client, server.addr, load.busy, load.idle);
+    clients.round_trips(WARM_UP_TRIPS);
+    let before = server.usage();
+    let trips = clients.round_trips(load.each);
+    let after = server.usage();
+    drop(clients);
+    server.settle();
+    let per_trip = |spent: Duration| spent.as_secs_f64() * 1e9 / trips as f64;
+    [
+        per_trip(after.total.saturating_sub(before.total)),
+        per_trip(after.user.saturating_sub(before.user)),
+    ]
 }
 
-fn tokio_spawn_yield(count: u64) -> f64 {
-    let runtime = current_thread();
-    per_op(count, || {
-        for _ in 0..count {
-            runtime
-                .block_on(async { tokio::spawn(tokio::task::yield_now()).await })
-                .expect("the task ends");
-        }
-    })
-}
-
-fn ours_call_soon(count: u64) -> f64 {
-    let event_loop = EventLoop::new();
-    let ns = per_op(count, || {
-        for _ in 0..count {
-            event_loop.call_soon(|| {});
-        }
-        let stopper = event_loop.clone();
-        event_loop.call_soon(move || stopper.stop());
-        event_loop.run_forever();
-    });
-    event_loop.close();
-    ns
-}
-
-fn ours_call_later(count: u64) -> f64 {
-    let event_loop = EventLoop::new();
-    let ns = per_op(count, || {
-        for _ in 0..count {
-            event_loop.call_later(Duration::ZERO, || {});
-        }
-        let stopper = event_loop.clone();
-        event_loop.call_later(Duration::ZERO, move || stopper.stop());
-        event_loop.run_forever();
-    });
-    event_loop.close();
-    ns
-}
-
-fn ours_create_tasks(count: u64) -> f64 {
-    let event_loop = EventLoop::new();
-    let ns = per_op(count, || {
-        let mut last = None;
-        for _ in 0..count {
-            last = Some(event_loop.create_task(async {}));
-        }
-        event_loop
-            .run_until_complete(last.expect("at least one task"))
-            .expect("the task ends");
-    });
-    event_loop.close();
-    ns
-}
-
-fn tokio_spawn_many(count: u64) -> f64 {
-    let runtime = current_thread();
-    per_op(count, || {
-        runtime.block_on(async {
-            let mut last = None;
-            for _ in 0..count {
-                last = Some(tokio::spawn(async {}));
-            }
-            last.expect("at least one task")
-                .await
-                .expect("the task ends");
-        })
-    })
-}
-
-fn ours_yield_loop(count: u64) -> f64 {
-    let event_loop = EventLoop::new();
-    let ns = per_op(count, || {
-        event_loop.run_until_complete(async move {
-            for _ in 0..count {
-                sleep(Duration::ZERO).await;
-            }
-        })
-    });
-    event_loop.close();
-    ns
-}
-
-fn tokio_yield_loop(count: u64) -> f64 {
-    let runtime = current_thread();
-    per_op(count, || {
-        runtime.block_on(async move {
-            for _ in 0..count {
-                tokio::task::yield_now().await;
-            }
-        })
-    })
-}
-
-/// This process's CPU time: user, and user plus system.
-fn cpu_time() -> (Duration, Duration) {
-    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("the process's usage");
-    let micros = |time: nix::sys::time::TimeVal| {
-        Duration::from_micros(time.tv_sec() as u64 * 1_000_000 + time.tv_usec() as u64)
-    };
-    let user = micros(usage.user_time());
-    (user, user + micros(usage.system_time()))
-}
-
-fn ours_echo_idle0(count: u64) -> f64 {
-    echo_on_ours(count, 0).0
-}
-
-fn ours_echo_user(count: u64) -> f64 {
-    echo_on_ours(count, 0).1
-}
-
-fn tokio_echo_idle0(count: u64) -> f64 {
-    echo_on_tokio(count, 0).0
-}
-
-fn tokio_echo_user(count: u64) -> f64 {
-    echo_on_tokio(count, 0).1
-}
-
-/// A TCP echo server and its client, both tasks of one loop, `count` round trips of 64 bytes,
-/// beside `idle` connections that a task each waits on: CPU ns per round trip, total and user.
-fn echo_on_ours(count: u64, idle: usize) -> (f64, f64) {
-    step7_tasks::run(async move {
-        let event_loop = get_running_loop().expect("run's loop");
-        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").expect("a port"));
-        let addr = listener.local_addr().expect("its address");
-        let server = listener.clone();
-        event_loop.create_task(async move {
-            let lp = get_running_loop().expect("the loop");
-            loop {
-                let (stream, _) = server.accept().await.expect("a connection");
-                lp.create_task(async move {
-                    let mut buffer = [0; 64];
-                    while let Ok(read @ 1..) = (&stream).read(&mut buffer).await {
-                        (&stream)
-                            .write_all(&buffer[..read])
-                            .await
-                            .expect("the echo");
-                    }
-                });
-            }
-        });
-        let mut held = Vec::new();
-        for _ in 0..idle {
-            held.push(TcpStream::connect(addr).await.expect("an idle connection"));
-        }
-        let client = TcpStream::connect(addr).await.expect("the client");
-        let mut buffer = [7; 64];
-        let (user, total) = cpu_time();
-        for _ in 0..count {
-            (&client)
-                .write_all(&buffer)
-                .await
-                .expect("the client writes");
-            (&client)
-                .read_exact(&mut buffer)
-                .await
-                .expect("the echo comes back");
-        }
-        let (user_after, total_after) = cpu_time();
-        per_round_trip(count, total_after - total, user_after - user)
-    })
-}
-
-fn echo_on_tokio(count: u64, idle: usize) -> (f64, f64) {
-    current_thread().block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let addr = listener.local_addr().expect("its address");
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.expect("a connection");
-                stream.set_nodelay(true).expect("no delay");
-                tokio::spawn(async move {
-                    let mut buffer = [0; 64];
-                    while let Ok(read @ 1..) = stream.read(&mut buffer).await {
-                        stream.write_all(&buffer[..read]).await.expect("the echo");
-                    }
-                });
-            }
-        });
-        let mut held = Vec::new();
-        for _ in 0..idle {
-            held.push(
-                tokio::net::TcpStream::connect(addr)
-                    .await
-                    .expect("an idle connection"),
-            );
-        }
-        let mut client = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("the client");
-        client.set_nodelay(true).expect("no delay");
-        let mut buffer = [7; 64];
-        let (user, total) = cpu_time();
-        for _ in 0..count {
-            client.write_all(&buffer).await.expect("the client writes");
-            client
-                .read_exact(&mut buffer)
-                .await
-                .expect("the echo comes back");
-        }
-        let (user_after, total_after) = cpu_time();
-        per_round_trip(count, total_after - total, user_after - user)
-    })
-}
-
-fn per_round_trip(count: u64, total: Duration, user: Duration) -> (f64, f64) {
-    let ns = |time: Duration| time.as_secs_f64() * 1e9 / count as f64;
-    (ns(total), ns(user))
-}
-
-/// Starts the web example on our loop, on a thread of its own.
-fn start_ours_web() -> SocketAddr {
-    let (bound_tx, bound) = mpsc::channel();
-    thread::spawn(move || {
-        step7_tasks::run(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-            bound_tx
-                .send(listener.local_addr().expect("its address"))
-                .expect("the bench");
-            web::serve(listener, web::app()).await
-        })
-    });
-    bound.recv().expect("the server's address")
-}
-
-/// Starts the same app on tokio's current-thread runtime, with hyper and its tokio glue.
-fn start_tokio_web() -> SocketAddr {
-    let (bound_tx, bound) = mpsc::channel();
-    thread::spawn(move || {
-        current_thread().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("a port");
-            bound_tx
-                .send(listener.local_addr().expect("its address"))
-                .expect("the bench");
-            loop {
-                let (stream, _) = listener.accept().await.expect("a connection");
-                stream.set_nodelay(true).expect("no delay");
-                let service = hyper_util::service::TowerToHyperService::new(web::app());
-                tokio::spawn(async move {
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                    drop(connection.await);
-                });
-            }
-        })
-    });
-    bound.recv().expect("the server's address")
-}
-
-/// Requests per second that 16 keep-alive connections, one thread each, get from `server` in
-/// one second of `GET /`.
-fn web_requests_per_second(server: SocketAddr) -> f64 {
-    const CONNECTIONS: usize = 16;
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (stop, served) = (stop.clone(), served.clone());
-            thread::spawn(move || {
-                let stream = std::net::TcpStream::connect(server).expect("the server");
-                stream.set_nodelay(true).expect("no delay");
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                while !stop.load(Ordering::Relaxed) {
-                    reader
-                        .get_mut()
-                        .write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-                        .expect("the request");
-                    let mut length = 0;
-                    loop {
-                        line.clear();
-                        reader.read_line(&mut line).expect("the answer");
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(value) =
-                            line.to_ascii_lowercase().strip_prefix("content-length:")
-                        {
-                            length = value.trim().parse().expect("a length");
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).expect("the body");
-                    served.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    thread::sleep(Duration::from_millis(200));
-    let before = served.load(Ordering::Relaxed);
+/// Requests per second from `connections` keep-alive connections asking for `WEB_WINDOW`, the
+/// server's CPU time per request in ns, and the share of one CPU it used meanwhile.
+fn web_cost(client: &Runtime, server: &mut Server, connections: usize) -> [f64; 3] {
+    let mut clients = Clients::connect(client, server.addr, connections, 0);
+    clients.ask_until(Instant::now() + WEB_WARM_UP);
+    let before = server.usage();
     let start = Instant::now();
-    thread::sleep(Duration::from_secs(1));
-    let after = served.load(Ordering::Relaxed);
-    let rate = (after - before) as f64 / start.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().expect("a client");
-    }
-    rate
+    let answers = clients.ask_until(start + WEB_WINDOW) as f64;
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = server.usage();
+    drop(clients);
+    server.settle();
+    let busy = after.total.saturating_sub(before.total).as_secs_f64();
+    [answers / elapsed, busy * 1e9 / answers, busy / elapsed]
 }
 
-/// CPython's asyncio, and uvloop if it is installed, on the benchmarks they have.
-struct Python {
-    header: String,
-    columns: usize,
-    /// Per benchmark row, one cell per column.
-    cells: Vec<Vec<String>>,
-    note: String,
-}
-
-impl Python {
-    fn cells(&self, row: usize) -> String {
-        match self.cells.get(row) {
-            Some(cells) => cells.iter().map(|cell| format!(" {cell} |")).collect(),
-            None => self.empty(),
-        }
-    }
-
-    fn empty(&self) -> String {
-        " — |".repeat(self.columns)
-    }
-}
-
-/// The benchmarks of the table, in Python, for each loop given; one line per loop, ns per
-/// operation in the table's order ("nan" where asyncio has no such thing).
-const PYTHON: &str = r#"
-import asyncio, sys, time
-
-def per_op(count, work):
-    start = time.perf_counter()
-    work()
-    return (time.perf_counter() - start) * 1e9 / count
-
-def measure(new_loop):
-    loop = new_loop()
-    asyncio.set_event_loop(loop)
-    def sleep_task():
-        for _ in range(20_000):
-            loop.run_until_complete(loop.create_task(asyncio.sleep(0)))
-    def soon():
-        for _ in range(200_000):
-            loop.call_soon(lambda: None)
-        loop.call_soon(loop.stop)
-        loop.run_forever()
-    def later():
-        for _ in range(200_000):
-            loop.call_later(0, lambda: None)
-        loop.call_later(0, loop.stop)
-        loop.run_forever()
-    async def nothing():
-        pass
-    def tasks():
-        last = None
-        for _ in range(100_000):
-            last = loop.create_task(nothing())
-        loop.run_until_complete(last)
-    async def yields():
-        for _ in range(200_000):
-            await asyncio.sleep(0)
-    def yield_loop():
-        loop.run_until_complete(yields())
-    row = [per_op(20_000, sleep_task), per_op(200_000, soon), per_op(200_000, later),
-           per_op(100_000, tasks), per_op(200_000, yield_loop)]
-    loop.close()
-    return row
-
-loops = [("CPython " + sys.version.split()[0] + " asyncio", asyncio.new_event_loop)]
-try:
-    import uvloop
-    loops.append(("uvloop", uvloop.new_event_loop))
-except ImportError:
-    pass
-for name, new_loop in loops:
-    rows = [measure(new_loop) for _ in range(3)]
-    medians = [sorted(column)[1] for column in zip(*rows)]
-    print(name + "\t" + "\t".join(f"{ns:.1f}" for ns in medians))
-"#;
-
-fn python_benchmarks() -> Python {
-    let output = Command::new("python3").args(["-c", PYTHON]).output();
-    let lines: Vec<(String, Vec<f64>)> = match output {
-        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| {
-                let mut fields = line.split('\t');
-                let name = fields.next()?.to_string();
-                Some((name, fields.filter_map(|ns| ns.parse().ok()).collect()))
-            })
-            .collect(),
-        _ => Vec::new(),
+/// `-- --echo ours` (or `tokio`): that echo server alone, 20,000 round trips on one
+/// connection, for `strace -f` by hand.
+fn echo_by_hand(kind: &str) {
+    let command = servers::command("--serve-echo", kind);
+    let mut server = Server::start(command, None).expect("the echo server starts");
+    let load = EchoLoad {
+        name: "1 connection",
+        busy: 1,
+        idle: 0,
+        each: 20_000,
     };
-    if lines.is_empty() {
-        return Python {
-            header: "CPython asyncio".into(),
-            columns: 1,
-            cells: Vec::new(),
-            note: "CPython's asyncio: skipped, no python3 here.".into(),
-        };
-    }
-    let note = if lines.len() == 1 {
-        "uvloop: skipped, not installed for this python3 (pip install uvloop to compare).".into()
-    } else {
-        String::new()
-    };
-    let header = lines
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(" | ");
-    let cells = (0..5)
-        .map(|row| lines.iter().map(|(_, ns)| format_ns(ns[row])).collect())
-        .collect();
-    Python {
-        header,
-        columns: lines.len(),
-        cells,
-        note,
-    }
+    let [total, user] = echo_cost(&current_thread(), &mut server, &load);
+    println!("--echo {kind}: server CPU per round trip {total:.0} ns, of which user {user:.0} ns");
 }
