@@ -20,11 +20,12 @@
 //!   selector; tokio's `yield_now()`, which defers the task until its I/O driver was polled;
 //!   asyncio's and uvloop's `sleep(0)`, as they poll in every iteration anyway.
 //! - **Echo**: a TCP echo server in a process of its own, reading into 64 KiB as real servers
-//!   do; the same client for every server (a tokio runtime in this process) makes round trips
-//!   of 64 bytes on 1 connection, on 64 at once, and on 1 beside 5,000 idle ones. What counts
-//!   is the server's CPU time per round trip, which the server measures itself (`getrusage`,
-//!   asked for on its stdin while it is idle, before and after), and its system calls per
-//!   round trip, counted in a pass of their own (`syscalls.rs` says how).
+//!   do (asyncio's and uvloop's: a `BufferedProtocol` with a buffer that size). The same
+//!   client for every server (a tokio runtime in this process) makes round trips of 64 bytes
+//!   on 1 connection, on 64 at once, and on 1 beside 5,000 idle ones. What counts is the
+//!   server's CPU time per round trip, which the server measures itself (`getrusage`, asked
+//!   for on its stdin while it is idle, before and after), and its system calls per round
+//!   trip, counted in a pass of their own (`syscalls.rs` says how).
 //! - **Web**: the web example's app (`GET /`) on hyper, on our loop or on tokio's, in a
 //!   process of its own; 16 and 256 keep-alive connections ask as fast as answers come:
 //!   requests per second, the server's CPU time per request, and the share of its CPU it

@@ -32,6 +32,7 @@ pub fn ours_sleep_task(count: u64) -> f64 {
     ns
 }
 
+/// The same on tokio: `block_on` of a spawned task that yields once.
 pub fn tokio_spawn_yield(count: u64) -> f64 {
     let runtime = current_thread();
     per_op(count, || {
@@ -43,6 +44,8 @@ pub fn tokio_spawn_yield(count: u64) -> f64 {
     })
 }
 
+/// `count` callbacks that do nothing, a thousand at a time, then the loop run until a last one
+/// stops it (asyncio's way: `call_soon(loop.stop)`).
 pub fn ours_call_soon(count: u64) -> f64 {
     let event_loop = EventLoop::new();
     let ns = per_op(count, || {
@@ -59,6 +62,7 @@ pub fn ours_call_soon(count: u64) -> f64 {
     ns
 }
 
+/// The same with timers due at once: `call_later(0, noop)`.
 pub fn ours_call_later(count: u64) -> f64 {
     let event_loop = EventLoop::new();
     let ns = per_op(count, || {
@@ -75,10 +79,12 @@ pub fn ours_call_later(count: u64) -> f64 {
     ns
 }
 
+/// Tasks made a thousand at a time.
 pub fn ours_tasks_by_thousands(count: u64) -> f64 {
     ours_create_tasks(count, BATCH)
 }
 
+/// Tasks made all at once, then run: the ready queue holds them all.
 pub fn ours_tasks_all_at_once(count: u64) -> f64 {
     ours_create_tasks(count, count)
 }
@@ -102,10 +108,12 @@ fn ours_create_tasks(count: u64, batch: u64) -> f64 {
     ns
 }
 
+/// Tasks spawned a thousand at a time.
 pub fn tokio_tasks_by_thousands(count: u64) -> f64 {
     tokio_spawn_tasks(count, BATCH)
 }
 
+/// Tasks spawned all at once, then run.
 pub fn tokio_tasks_all_at_once(count: u64) -> f64 {
     tokio_spawn_tasks(count, count)
 }

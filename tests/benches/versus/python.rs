@@ -27,22 +27,18 @@ impl PythonLoop {
             .map_err(|error| format!("{kind}: no python3 here ({error})"))?;
         let ask = child.stdin.take().expect("a pipe to its stdin");
         let mut answers = BufReader::new(child.stdout.take().expect("a pipe from its stdout"));
-        let mut name = String::new();
-        drop(answers.read_line(&mut name));
+        let mut said = String::new();
+        drop(answers.read_line(&mut said));
+        let name = said.trim();
         if name.is_empty() || name.starts_with('!') {
             drop(child.wait());
-            let why = name.trim_start_matches('!').trim();
-            return Err(format!(
-                "{kind}: {}",
-                if why.is_empty() {
-                    "python3 failed"
-                } else {
-                    why
-                }
-            ));
+            let why = name
+                .strip_prefix('!')
+                .unwrap_or("python3 failed (see above)");
+            return Err(format!("{kind}: {}", why.trim()));
         }
         Ok(PythonLoop {
-            name: name.trim().to_string(),
+            name: name.to_string(),
             child,
             ask,
             answers,

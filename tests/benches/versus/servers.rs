@@ -17,8 +17,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::web;
 
-/// What every real server reads into: a buffer this big gets a whole request in one read, and
-/// the read after it finds the socket empty, which a small buffer would hide.
+/// What real servers read into. A read that fills less than its buffer has emptied the socket,
+/// and tokio then waits for the selector before it reads again; with a buffer as small as the
+/// message (64 bytes), every read fills it, and every server reads once more to find out.
 const READ_BUFFER: usize = 64 * 1024;
 
 /// `--serve-echo ours`: a task per connection that writes back what it reads.
@@ -158,7 +159,7 @@ impl Server {
         })
     }
 
-    /// The process id, for strace.
+    /// The process id, for perf or strace.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -179,10 +180,10 @@ impl Server {
         Usage { user, total }
     }
 
-    /// Waits until the server is idle: what is left of one measure (closing 5,000 connections,
-    /// say) must not fall into the next server's, on the same CPU.
+    /// Waits until the server is idle (for a second at most): what is left of one measure,
+    /// such as closing 5,000 connections, must not fall into the next server's, on its CPU.
     pub fn settle(&mut self) {
-        loop {
+        for _ in 0..50 {
             let before = self.usage().total;
             thread::sleep(Duration::from_millis(20));
             if self.usage().total - before < Duration::from_millis(1) {
