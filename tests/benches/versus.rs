@@ -78,6 +78,7 @@ use servers::Server;
 use syscalls::Counted;
 use table::{CONTENDERS, Row, Unit};
 
+/// Rounds by default: every cell is the median of this many samples, with their min–max.
 const ROUNDS: usize = 7;
 
 /// A benchmark that runs in this process, and in Python's children: ns per operation.
@@ -179,6 +180,8 @@ const WEB_LOADS: [usize; 2] = [16, 256];
 const WEB_WARM_UP: Duration = Duration::from_millis(100);
 const WEB_WINDOW: Duration = Duration::from_millis(500);
 
+/// A server, when the bench starts this program as one (`--serve-echo`, `--serve-web`); one
+/// echo server by hand (`--echo`); else the bench, round after round, then its tables.
 fn main() {
     let open_files = raise_open_files();
     let args: Vec<String> = env::args().collect();
