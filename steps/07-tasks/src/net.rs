@@ -25,7 +25,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
@@ -49,16 +49,30 @@ struct Registered<S: AsRawFd> {
     writing: Rc<Waiting>,
 }
 
-/// One direction of a socket: the wakers of the tasks that wait for it, and whether the loop
-/// watches the socket for it.
+/// One direction of a socket: the wakers of the tasks that wait for it, whether the loop
+/// watches the socket for it, and whether the socket may be ready.
 ///
 /// Usually one task waits; but two tasks may read one `&TcpStream`, and each must be woken,
 /// or the one whose waker was replaced would wait for ever with data in the socket. So each
 /// waker is kept once, and readiness wakes them all: those that find nothing wait again.
-#[derive(Default)]
 struct Waiting {
     wakers: RefCell<Vec<Waker>>,
     watched: Cell<bool>,
+    /// The readiness cache (tokio's `ScheduledIo`): `false` once an operation found the socket
+    /// not ready, until the selector reports it. Until then the next operation would only
+    /// find `WouldBlock` again, so it waits without the system call: one saved per round trip.
+    ready: Cell<bool>,
+}
+
+impl Default for Waiting {
+    /// Nothing known yet: the first operation tries.
+    fn default() -> Self {
+        Waiting {
+            wakers: RefCell::default(),
+            watched: Cell::default(),
+            ready: Cell::new(true),
+        }
+    }
 }
 
 impl<S: AsFd + AsRawFd + 'static> Registered<S> {
@@ -73,8 +87,9 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
     // ANCHOR_END: registered
 
     // ANCHOR: poll_io
-    /// Tries `operation`; if it would block, leaves `cx`'s waker for `interest`, has the loop
-    /// watch the socket for it if it does not yet, and returns `Pending`.
+    /// Tries `operation`, unless the socket is known not ready for `interest`; if it would
+    /// block, leaves `cx`'s waker for it, has the loop watch the socket for it if it does not
+    /// yet, and returns `Pending`.
     fn poll_io<R>(
         &self,
         interest: Interest,
@@ -88,14 +103,18 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let waiting = match interest {
-            Interest::Read => &self.reading,
-            Interest::Write => &self.writing,
-        };
+        let waiting = self.waiting(interest);
         loop {
-            match operation(&self.socket) {
+            // Known not ready, the system call would find `WouldBlock`: the cache answers.
+            let outcome = if waiting.ready.get() {
+                operation(&self.socket)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+            match outcome {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    waiting.ready.set(false);
                     // Finding nothing is no work done: the budget gets its unit back, or a task
                     // waiting on many idle sockets would spend it on them at every step.
                     refund_budget();
@@ -111,6 +130,8 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     }
                     let (slot, lp, fd) = (waiting.clone(), self.event_loop.clone(), self.fd());
                     let wake = move || {
+                        // The selector reports the socket: the next operation tries again.
+                        slot.ready.set(true);
                         let wakers = slot.wakers.take();
                         if wakers.is_empty() {
                             slot.watched.set(false);
@@ -127,7 +148,11 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                             waiting.watched.set(true);
                             Poll::Pending
                         }
-                        Err(error) => Poll::Ready(Err(error)),
+                        Err(error) => {
+                            // Nothing will report the socket: the next operation must try.
+                            waiting.ready.set(true);
+                            Poll::Ready(Err(error))
+                        }
                     };
                 }
                 outcome => {
@@ -141,6 +166,30 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     return Poll::Ready(outcome);
                 }
             }
+        }
+    }
+
+    /// `poll_io` for a read or a write of `len` bytes. One that moved fewer found the kernel's
+    /// buffer emptied (or filled, for a write), so the socket is known not ready: the next one
+    /// would find `WouldBlock` (tokio's `clear_readiness` after a partial read).
+    fn poll_transfer(
+        &self,
+        interest: Interest,
+        cx: &Context<'_>,
+        len: usize,
+        operation: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let outcome = ready!(self.poll_io(interest, cx, operation));
+        if matches!(outcome, Ok(moved) if 0 < moved && moved < len) {
+            self.waiting(interest).ready.set(false);
+        }
+        Poll::Ready(outcome)
+    }
+
+    fn waiting(&self, interest: Interest) -> &Rc<Waiting> {
+        match interest {
+            Interest::Read => &self.reading,
+            Interest::Write => &self.writing,
         }
     }
 
@@ -308,8 +357,9 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
         self.io
-            .poll_io(Interest::Read, cx, |mut socket| socket.read(buf))
+            .poll_transfer(Interest::Read, cx, len, |mut socket| socket.read(buf))
     }
 }
 
@@ -320,7 +370,9 @@ impl AsyncWrite for &TcpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.io
-            .poll_io(Interest::Write, cx, |mut socket| socket.write(buf))
+            .poll_transfer(Interest::Write, cx, buf.len(), |mut socket| {
+                socket.write(buf)
+            })
     }
 
     /// Nothing to flush: every write goes straight to the kernel.
