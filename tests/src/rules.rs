@@ -418,6 +418,7 @@ pub const SECTIONS: &[(&str, &[(&str, Section)])] = &[
                 "futures_io_copy_moves_every_byte_through_our_sockets",
                 SOCKETS_7,
             ),
+            ("a_vectored_write_sends_every_buffer_in_one_call", SOCKETS_7),
             (
                 "no_descriptor_stays_registered_after_many_connections_open_and_close",
                 SOCKETS_7,

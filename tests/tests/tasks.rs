@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{IntoFuture, poll_fn};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -643,6 +643,20 @@ fn futures_io_copy_moves_every_byte_through_our_sockets() {
         received
     });
     assert!(received == expected, "the echo came back different");
+}
+
+#[test]
+fn a_vectored_write_sends_every_buffer_in_one_call() {
+    // As hyper writes an answer's head and body: without `writev`, only the first buffer goes.
+    let (written, received) = run(async {
+        let (server, mut client) = connected().await;
+        let parts = [IoSlice::new(b"head "), IoSlice::new(b"and body")];
+        let written = (&server).write_vectored(&parts).await.unwrap();
+        let mut received = vec![0; written];
+        std::io::Read::read_exact(&mut client, &mut received).unwrap();
+        (written, received)
+    });
+    assert_eq!((written, &received[..]), (13, &b"head and body"[..]));
 }
 
 #[test]
