@@ -5,7 +5,9 @@
 //! Every operation first just tries: sockets are non-blocking, so it either succeeds or fails
 //! with `WouldBlock`. Only then does the task leave its waker with the socket, register
 //! interest (the first time), and return `Pending`; readiness wakes the task, its next step
-//! tries again.
+//! tries again. It does not even try when the socket is known not ready: after a `WouldBlock`,
+//! or a read or write that moved less than asked, the next operation would find `WouldBlock`,
+//! so it waits for the selector's report without asking the kernel (tokio's readiness cache).
 //!
 //! Interest stays registered while tasks keep waiting on the socket, so a connection that is
 //! read again and again costs the selector nothing more after its first wait. But readiness
@@ -58,9 +60,10 @@ struct Registered<S: AsRawFd> {
 struct Waiting {
     wakers: RefCell<Vec<Waker>>,
     watched: Cell<bool>,
-    /// The readiness cache (tokio's `ScheduledIo`): `false` once an operation found the socket
-    /// not ready, until the selector reports it. Until then the next operation would only
-    /// find `WouldBlock` again, so it waits without the system call: one saved per round trip.
+    /// The readiness cache (tokio's `ScheduledIo`): `false` from when an operation found the
+    /// socket not ready until the selector reports it (or refuses to watch it). Meanwhile the
+    /// next operation would only find `WouldBlock`, so it waits without the system call: one
+    /// saved per round trip.
     ready: Cell<bool>,
 }
 
