@@ -418,6 +418,7 @@ pub const SECTIONS: &[(&str, &[(&str, Section)])] = &[
                 "futures_io_copy_moves_every_byte_through_our_sockets",
                 SOCKETS_7,
             ),
+            ("a_vectored_write_sends_every_buffer_in_one_call", SOCKETS_7),
             (
                 "no_descriptor_stays_registered_after_many_connections_open_and_close",
                 SOCKETS_7,
@@ -461,6 +462,22 @@ pub const SECTIONS: &[(&str, &[(&str, Section)])] = &[
                 WAKEUP,
             ),
             ("two_tasks_reading_one_stream_are_both_woken", SOCKETS_7),
+            (
+                "a_read_after_a_short_read_waits_for_the_selector_instead_of_asking_the_kernel",
+                SOCKETS_7,
+            ),
+            (
+                "a_read_after_would_block_waits_for_the_selector_instead_of_asking_the_kernel",
+                SOCKETS_7,
+            ),
+            (
+                "a_write_after_a_short_write_waits_for_the_selector_instead_of_asking_the_kernel",
+                SOCKETS_7,
+            ),
+            (
+                "a_read_after_readiness_that_nobody_awaited_asks_the_kernel_at_once",
+                SOCKETS_7,
+            ),
             ("a_task_s_future_refuses_a_result_from_outside", AWAITERS),
             (
                 "a_task_s_future_is_done_in_the_step_that_ends_the_task",

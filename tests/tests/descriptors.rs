@@ -4,10 +4,15 @@
 //! for the same reason.
 
 use std::fs::File;
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use futures::io::AsyncReadExt;
+
+use ::step7_tasks::net::TcpListener;
+use ::step7_tasks::{EventLoop, selectors, yield_now};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::select::FD_SETSIZE;
 
@@ -17,10 +22,10 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A socket pair whose descriptors are numbered `FD_SETSIZE` or more, and the other end:
-/// files fill every number below first (the system hands out the lowest free number), after
-/// the soft limit on open files is raised if it would not allow it.
-fn pair_beyond_fd_setsize() -> (UnixStream, UnixStream) {
+/// Files that take every descriptor number below `FD_SETSIZE`, so that the next one opened is
+/// numbered `FD_SETSIZE` or more (the system hands out the lowest free number), after the soft
+/// limit on open files is raised if it would not allow it.
+fn files_below_fd_setsize() -> Vec<File> {
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
     let wanted = (FD_SETSIZE as u64 + 64).min(hard);
     if soft < wanted {
@@ -33,6 +38,12 @@ fn pair_beyond_fd_setsize() -> (UnixStream, UnixStream) {
     {
         below.push(File::open("/dev/null").unwrap());
     }
+    below
+}
+
+/// A socket pair whose descriptors are numbered `FD_SETSIZE` or more, and the other end.
+fn pair_beyond_fd_setsize() -> (UnixStream, UnixStream) {
+    let _below = files_below_fd_setsize();
     let (ours, theirs) = UnixStream::pair().unwrap();
     assert!(ours.as_raw_fd() as usize >= FD_SETSIZE);
     ours.set_nonblocking(true).unwrap();
@@ -227,4 +238,33 @@ fn the_loop_s_own_descriptors_are_not_inherited_by_child_processes() {
         inherited_descriptors()
     });
     assert_eq!(during, before);
+}
+
+#[test]
+fn a_read_whose_watch_was_refused_asks_the_kernel_again() {
+    // The refusal leaves nothing to report the socket: the readiness cache must not say "not
+    // ready" then, or every later read would fail without looking.
+    let _turn = one_at_a_time();
+    let selector = || EventLoop::with_selector(selectors::by_name("select").unwrap());
+    let outcome = workshop_tests::within_hang("reads of a socket select refuses", move || {
+        ::step7_tasks::run_with(selector, async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let below = files_below_fd_setsize();
+            let (server, _) = listener.accept().await.unwrap();
+            drop(below);
+            assert!(server.as_raw_fd() as usize >= FD_SETSIZE);
+            let mut buffer = [0; 64];
+            let refused = (&server).read(&mut buffer).await.unwrap_err().kind();
+            client.write_all(b"x").unwrap();
+            loop {
+                match (&server).read(&mut buffer).await {
+                    // The byte has not arrived yet: the read would wait, and select refuses.
+                    Err(error) if error.kind() == ErrorKind::InvalidInput => yield_now().await,
+                    read => return (refused, read.map_err(|error| error.kind())),
+                }
+            }
+        })
+    });
+    assert_eq!(outcome, (ErrorKind::InvalidInput, Ok(1)));
 }

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::{IntoFuture, poll_fn};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
@@ -15,7 +15,9 @@ use std::time::Duration;
 use futures::future::{Either, select};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use step7_tasks::net::{TcpListener, TcpStream};
-use step7_tasks::{Error, EventLoop, Future, Task, gather, get_running_loop, run, sleep};
+use step7_tasks::{
+    Error, EventLoop, Future, Task, gather, get_running_loop, run, run_with, selectors, sleep,
+};
 use workshop_tests::{DropFlag, HANG, drop_flag, panic_message, within_hang};
 
 /// Sleeps for as long as any test may take, holding `guard`: shows when the sleeper is dropped.
@@ -644,6 +646,20 @@ fn futures_io_copy_moves_every_byte_through_our_sockets() {
 }
 
 #[test]
+fn a_vectored_write_sends_every_buffer_in_one_call() {
+    // As hyper writes an answer's head and body: without `writev`, only the first buffer goes.
+    let (written, received) = run(async {
+        let (server, mut client) = connected().await;
+        let parts = [IoSlice::new(b"head "), IoSlice::new(b"and body")];
+        let written = (&server).write_vectored(&parts).await.unwrap();
+        let mut received = vec![0; written];
+        std::io::Read::read_exact(&mut client, &mut received).unwrap();
+        (written, received)
+    });
+    assert_eq!((written, &received[..]), (13, &b"head and body"[..]));
+}
+
+#[test]
 fn no_descriptor_stays_registered_after_many_connections_open_and_close() {
     let outcome = run(async {
         let event_loop = get_running_loop().unwrap();
@@ -991,6 +1007,133 @@ fn two_tasks_reading_one_stream_are_both_woken() {
         })
     });
     assert_eq!(reads, [b'a', b'b']);
+}
+
+/// A connection on the running loop: our end, and the peer's, a blocking socket of `std`.
+async fn connected() -> (TcpStream, std::net::TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (ours, _) = listener.accept().await.unwrap();
+    (ours, peer)
+}
+
+/// Polls `operation` once, with the task's waker, as the task's step would.
+async fn poll_once<F: std::future::Future + Unpin>(operation: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *operation).poll(cx))).await
+}
+
+/// Awaits `operation`: its outcome, and whether it was there at the first poll.
+async fn at_once<F: std::future::Future + Unpin>(mut operation: F) -> (bool, F::Output) {
+    match poll_once(&mut operation).await {
+        Poll::Ready(outcome) => (true, outcome),
+        Poll::Pending => (false, operation.await),
+    }
+}
+
+/// Runs `test` on a loop of each selector this system has, within [`HANG`]: by selector,
+/// what it returned.
+fn on_every_selector<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
+    what: &'static str,
+    test: fn() -> F,
+) -> Vec<(&'static str, T)> {
+    selectors::available()
+        .into_iter()
+        .map(|name| {
+            let selector = || EventLoop::with_selector(selectors::by_name(name).unwrap());
+            (name, within_hang(what, move || run_with(selector, test())))
+        })
+        .collect()
+}
+
+#[test]
+fn a_read_after_a_short_read_waits_for_the_selector_instead_of_asking_the_kernel() {
+    // The read that got less than it asked for emptied the socket: the next one leaves its
+    // waker without a system call, even though bytes came meanwhile; the selector reports them.
+    let outcomes = on_every_selector("a read after a short read", || async {
+        let (server, mut client) = connected().await;
+        let mut buffer = [0; 64];
+        std::io::Write::write_all(&mut client, b"first").unwrap();
+        let first = (&server).read(&mut buffer).await.unwrap();
+        std::io::Write::write_all(&mut client, b"second").unwrap();
+        let (read_at_once, second) = at_once((&server).read(&mut buffer)).await;
+        (first, read_at_once, buffer[..second.unwrap()].to_vec())
+    });
+    for (selector, outcome) in outcomes {
+        assert_eq!(outcome, (5, false, b"second".to_vec()), "with {selector}");
+    }
+}
+
+#[test]
+fn a_read_after_would_block_waits_for_the_selector_instead_of_asking_the_kernel() {
+    let outcomes = on_every_selector("a read after WouldBlock", || async {
+        let (server, mut client) = connected().await;
+        let (mut buffer, mut reader) = ([0; 64], &server);
+        let mut read = reader.read(&mut buffer);
+        let nothing_yet = poll_once(&mut read).await.is_pending();
+        std::io::Write::write_all(&mut client, b"late").unwrap();
+        let (read_at_once, late) = at_once(read).await;
+        (nothing_yet, read_at_once, late.unwrap())
+    });
+    for (selector, outcome) in outcomes {
+        assert_eq!(outcome, (true, false, 4), "with {selector}");
+    }
+}
+
+#[test]
+fn a_write_after_a_short_write_waits_for_the_selector_instead_of_asking_the_kernel() {
+    let outcomes = on_every_selector("a write after a short write", || async {
+        let (server, mut client) = connected().await;
+        // More than the kernel's buffers on both ends take: the write is short.
+        let flood = vec![7; 64 << 20];
+        let (_, written) = at_once((&server).write(&flood)).await;
+        let written = written.unwrap();
+        // The peer takes it all, which makes room; the next write still waits for the report.
+        std::io::Read::read_exact(&mut client, &mut vec![0; written]).unwrap();
+        let (wrote_at_once, more) = at_once((&server).write(b"more")).await;
+        let mut received = [0; 4];
+        std::io::Read::read_exact(&mut client, &mut received).unwrap();
+        (
+            written < flood.len(),
+            wrote_at_once,
+            more.unwrap(),
+            received,
+        )
+    });
+    for (selector, outcome) in outcomes {
+        assert_eq!(outcome, (true, false, 4, *b"more"), "with {selector}");
+    }
+}
+
+/// How many descriptors `event_loop` watches for reading, as its `Debug` shows.
+fn readers(event_loop: &EventLoop) -> usize {
+    let shown = format!("{event_loop:?}");
+    let count = shown.split("readers=").nth(1).unwrap().split(' ').next();
+    count.unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_read_after_readiness_that_nobody_awaited_asks_the_kernel_at_once() {
+    // A short read leaves the socket watched and known not ready; readiness that then finds
+    // nobody waiting ends the watch, and with it what the cache knew.
+    let outcomes = on_every_selector("a read after readiness nobody awaited", || async {
+        let event_loop = get_running_loop().unwrap();
+        let (server, mut client) = connected().await;
+        let (mut buffer, mut reader) = ([0; 64], &server);
+        let mut read = reader.read(&mut buffer);
+        let waited = poll_once(&mut read).await.is_pending();
+        std::io::Write::write_all(&mut client, b"first").unwrap();
+        let first = read.await.unwrap();
+        let watched = readers(&event_loop);
+        std::io::Write::write_all(&mut client, b"unread").unwrap();
+        while readers(&event_loop) == watched {
+            step7_tasks::yield_now().await;
+        }
+        let (read_at_once, unread) = at_once((&server).read(&mut buffer)).await;
+        (waited, first, read_at_once, unread.unwrap())
+    });
+    for (selector, outcome) in outcomes {
+        assert_eq!(outcome, (true, 5, true, 6), "with {selector}");
+    }
 }
 
 #[test]

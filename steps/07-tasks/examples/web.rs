@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::{Pin, pin};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -199,6 +199,20 @@ impl Write for Io {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut &self.stream).poll_write(cx, buf)
+    }
+
+    /// hyper hands an answer's head and body as separate buffers: one `writev(2)` sends both,
+    /// where without it hyper copies them into one buffer first.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

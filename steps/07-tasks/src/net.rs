@@ -5,7 +5,9 @@
 //! Every operation first just tries: sockets are non-blocking, so it either succeeds or fails
 //! with `WouldBlock`. Only then does the task leave its waker with the socket, register
 //! interest (the first time), and return `Pending`; readiness wakes the task, its next step
-//! tries again.
+//! tries again. It does not even try when the socket is known not ready: after a `WouldBlock`,
+//! or a read or write that moved less than asked, the next operation would find `WouldBlock`,
+//! so it waits for the selector's report without asking the kernel (tokio's readiness cache).
 //!
 //! Interest stays registered while tasks keep waiting on the socket, so a connection that is
 //! read again and again costs the selector nothing more after its first wait. But readiness
@@ -20,12 +22,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 
 use futures::io::{AsyncRead, AsyncWrite};
 
@@ -49,16 +51,31 @@ struct Registered<S: AsRawFd> {
     writing: Rc<Waiting>,
 }
 
-/// One direction of a socket: the wakers of the tasks that wait for it, and whether the loop
-/// watches the socket for it.
+/// One direction of a socket: the wakers of the tasks that wait for it, whether the loop
+/// watches the socket for it, and whether the socket may be ready.
 ///
 /// Usually one task waits; but two tasks may read one `&TcpStream`, and each must be woken,
 /// or the one whose waker was replaced would wait for ever with data in the socket. So each
 /// waker is kept once, and readiness wakes them all: those that find nothing wait again.
-#[derive(Default)]
 struct Waiting {
     wakers: RefCell<Vec<Waker>>,
     watched: Cell<bool>,
+    /// The readiness cache (tokio's `ScheduledIo`): `false` from when an operation found the
+    /// socket not ready until the selector reports it (or refuses to watch it). Meanwhile the
+    /// next operation would only find `WouldBlock`, so it waits without the system call: one
+    /// saved per round trip.
+    ready: Cell<bool>,
+}
+
+impl Default for Waiting {
+    /// Nothing known yet: the first operation tries.
+    fn default() -> Self {
+        Waiting {
+            wakers: RefCell::default(),
+            watched: Cell::default(),
+            ready: Cell::new(true),
+        }
+    }
 }
 
 impl<S: AsFd + AsRawFd + 'static> Registered<S> {
@@ -73,8 +90,9 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
     // ANCHOR_END: registered
 
     // ANCHOR: poll_io
-    /// Tries `operation`; if it would block, leaves `cx`'s waker for `interest`, has the loop
-    /// watch the socket for it if it does not yet, and returns `Pending`.
+    /// Tries `operation`, unless the socket is known not ready for `interest`; if it would
+    /// block, leaves `cx`'s waker for it, has the loop watch the socket for it if it does not
+    /// yet, and returns `Pending`.
     fn poll_io<R>(
         &self,
         interest: Interest,
@@ -88,14 +106,18 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        let waiting = match interest {
-            Interest::Read => &self.reading,
-            Interest::Write => &self.writing,
-        };
+        let waiting = self.waiting(interest);
         loop {
-            match operation(&self.socket) {
+            // Known not ready, the system call would find `WouldBlock`: the cache answers.
+            let outcome = if waiting.ready.get() {
+                operation(&self.socket)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+            match outcome {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    waiting.ready.set(false);
                     // Finding nothing is no work done: the budget gets its unit back, or a task
                     // waiting on many idle sockets would spend it on them at every step.
                     refund_budget();
@@ -111,6 +133,8 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     }
                     let (slot, lp, fd) = (waiting.clone(), self.event_loop.clone(), self.fd());
                     let wake = move || {
+                        // The selector reports the socket: the next operation tries again.
+                        slot.ready.set(true);
                         let wakers = slot.wakers.take();
                         if wakers.is_empty() {
                             slot.watched.set(false);
@@ -127,7 +151,11 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                             waiting.watched.set(true);
                             Poll::Pending
                         }
-                        Err(error) => Poll::Ready(Err(error)),
+                        Err(error) => {
+                            // Nothing will report the socket: the next operation must try.
+                            waiting.ready.set(true);
+                            Poll::Ready(Err(error))
+                        }
                     };
                 }
                 outcome => {
@@ -141,6 +169,30 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     return Poll::Ready(outcome);
                 }
             }
+        }
+    }
+
+    /// `poll_io` for a read or a write of `len` bytes. One that moved fewer found the kernel's
+    /// buffer emptied (or filled, for a write), so the socket is known not ready: the next one
+    /// would find `WouldBlock` (tokio's `clear_readiness` after a partial read).
+    fn poll_transfer(
+        &self,
+        interest: Interest,
+        cx: &Context<'_>,
+        len: usize,
+        operation: impl FnMut(&S) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let outcome = ready!(self.poll_io(interest, cx, operation));
+        if matches!(outcome, Ok(moved) if 0 < moved && moved < len) {
+            self.waiting(interest).ready.set(false);
+        }
+        Poll::Ready(outcome)
+    }
+
+    fn waiting(&self, interest: Interest) -> &Rc<Waiting> {
+        match interest {
+            Interest::Read => &self.reading,
+            Interest::Write => &self.writing,
         }
     }
 
@@ -308,8 +360,9 @@ impl AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
         self.io
-            .poll_io(Interest::Read, cx, |mut socket| socket.read(buf))
+            .poll_transfer(Interest::Read, cx, len, |mut socket| socket.read(buf))
     }
 }
 
@@ -320,7 +373,22 @@ impl AsyncWrite for &TcpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.io
-            .poll_io(Interest::Write, cx, |mut socket| socket.write(buf))
+            .poll_transfer(Interest::Write, cx, buf.len(), |mut socket| {
+                socket.write(buf)
+            })
+    }
+
+    /// One system call for several buffers (`writev(2)`), as hyper writes a head and a body.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|buf| buf.len()).sum();
+        self.io
+            .poll_transfer(Interest::Write, cx, len, |mut socket| {
+                socket.write_vectored(bufs)
+            })
     }
 
     /// Nothing to flush: every write goes straight to the kernel.
@@ -354,6 +422,14 @@ impl AsyncWrite for TcpStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut &*self).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &*self).poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
