@@ -154,8 +154,8 @@ pub const STEPS: &[Step] = &[
                 file: "steps/07-tasks/src/task.rs",
                 signature: "fn wakeup(self: Rc<Self>) {",
                 hint: "wakeup: unless a step is already scheduled (set `scheduled`, see what it \
-                       was), schedule a closure that steps this task, with call_soon_step and \
-                       the task's name, so that the trace shows the task's async fn",
+                       was), schedule this task's next step with call_soon_step, which queues \
+                       the task itself, so that the trace shows the task's async fn",
             },
             Exercise {
                 file: "steps/07-tasks/src/task.rs",

@@ -620,7 +620,7 @@ pub const MUTANTS: &[Mutant] = &[
         body: r#"{
         self.scheduled.set(true);
         let event_loop = self.event_loop.clone();
-        event_loop.call_soon_step(self.name, move || self.step());
+        event_loop.call_soon_step(self);
     }"#,
         caught_by: ("tasks", "a_task_woken_twice_before_it_runs_is_stepped_once"),
         hangs: false,

@@ -4,9 +4,11 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
+use std::rc::Rc;
 use std::task::Poll;
 
-use crate::{EventLoop, get_running_loop};
+use crate::task::AnyTask;
+use crate::{EventLoop, Ready, get_running_loop};
 
 /// At most how many iterations in a row skip the selector while work is ready (tokio's 61).
 const IO_INTERVAL: u32 = 61;
@@ -29,16 +31,23 @@ impl EventLoop {
         true
     }
 
-    /// `call_soon` for a task's step, counted among the steps in the ready queue until it runs.
-    pub(crate) fn call_soon_step(&self, name: &'static str, step: impl FnOnce() + 'static) {
+    /// `call_soon` for `task`'s next step, counted among the steps in the ready queue until it
+    /// runs.
+    pub(crate) fn call_soon_step(&self, task: Rc<dyn AnyTask>) {
+        self.check_closed();
         let steps = &self.inner.steps_queued;
         steps.set(steps.get() + 1);
-        let event_loop = self.clone();
-        self.call_soon_named(name, move || {
-            let steps = &event_loop.inner.steps_queued;
+        self.inner.ready.borrow_mut().push_back(Ready::Step(task));
+    }
+
+    /// Takes the oldest entry off the ready queue, and out of the count if it is a step.
+    pub(crate) fn pop_ready(&self) -> Option<Ready> {
+        let ready = self.inner.ready.borrow_mut().pop_front()?;
+        if let Ready::Step(_) = ready {
+            let steps = &self.inner.steps_queued;
             steps.set(steps.get() - 1);
-            step();
-        });
+        }
+        Some(ready)
     }
 
     /// Makes the next iteration ask the selector, even if only task steps are ready then: a

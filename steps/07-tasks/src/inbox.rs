@@ -2,11 +2,11 @@
 //!
 //! A `Waker` must be `Send` and `Sync`: Rust lets any thread wake a task (a thread pool that
 //! finished a blocking job, a timer thread), and our tasks and loop are `Rc`, tied to one
-//! thread. So a task's waker holds only the task's number and this inbox. Called on the loop's
+//! thread. So a task's waker holds only the task's id and this inbox. Called on the loop's
 //! thread, it finds the loop in a table of that thread's loops and schedules the task's step
 //! at once, in order with the callbacks scheduled around it, as asyncio's `Task.__wakeup` is
-//! one of them. Called from another thread, it leaves the number in the inbox, behind a mutex,
-//! and wakes a loop asleep in its selector with the self-pipe trick; the loop takes the numbers
+//! one of them. Called from another thread, it leaves the id in the inbox, behind a mutex,
+//! and wakes a loop asleep in its selector with the self-pipe trick; the loop takes the ids
 //! out at the start of each iteration. asyncio's `call_soon_threadsafe` does the same, and the
 //! same way.
 
@@ -14,18 +14,22 @@ use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Wake, Waker};
 
-use crate::{EventLoop, Inner, Name};
+use crate::{EventLoop, Inner, Name, TaskId};
 
-/// Where wakers leave the numbers of the tasks to step; the loop drains it at the start of
+/// Where wakers leave the ids of the tasks to step; the loop drains it at the start of
 /// each iteration and schedules each task's step with `call_soon` (asyncio's
 /// `call_soon_threadsafe`). A waker called from another thread also writes a byte to a socket
 /// that the loop reads, so that a loop asleep in `select` wakes up: the self-pipe trick (a
 /// socket pair, as asyncio's).
 pub(crate) struct Inbox {
-    woken: Mutex<Vec<u64>>,
+    woken: Mutex<Vec<TaskId>>,
+    /// Whether `woken` may hold ids: the loop looks at it every iteration, and takes the lock
+    /// only when it is set, since wakes from other threads are rare.
+    pushed: AtomicBool,
     /// The self-pipe's write end; `None` once the loop is closed.
     wake_up: Mutex<Option<UnixStream>>,
 }
@@ -46,6 +50,7 @@ impl Inbox {
             .expect("the loop's first descriptors fit in select");
         let inbox = Arc::new(Inbox {
             woken: Mutex::new(Vec::new()),
+            pushed: AtomicBool::new(false),
             wake_up: Mutex::new(Some(write_end)),
         });
         LOOPS.with_borrow_mut(|loops| {
@@ -70,24 +75,30 @@ impl Inbox {
     }
 
     /// Leaves `task` for the loop, from another thread, and wakes the loop.
-    fn push(&self, task: u64) {
-        lock(&self.woken).push(task);
+    fn push(&self, task: TaskId) {
+        let mut woken = lock(&self.woken);
+        woken.push(task);
+        self.pushed.store(true, Ordering::Release);
+        drop(woken);
         if let Some(mut wake_up) = lock(&self.wake_up).as_ref() {
             // A full socket already holds a wake-up; nothing is lost when this write fails.
             let _ = wake_up.write(&[1]);
         }
     }
 
-    /// A waker for the task numbered `task`.
-    pub(crate) fn waker(self: &Arc<Self>, task: u64) -> Waker {
+    /// A waker for the task `task`.
+    pub(crate) fn waker(self: &Arc<Self>, task: TaskId) -> Waker {
         Waker::from(Arc::new(TaskWaker {
             task,
             inbox: Arc::clone(self),
         }))
     }
 
-    /// The numbers of the tasks woken since the last call.
-    pub(crate) fn take_woken(&self) -> Vec<u64> {
+    /// The ids of the tasks woken from other threads since the last call.
+    pub(crate) fn take_woken(&self) -> Vec<TaskId> {
+        if !self.pushed.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
         std::mem::take(&mut *lock(&self.woken))
     }
 
@@ -107,16 +118,16 @@ thread_local! {
     static LOOPS: RefCell<Vec<(usize, Weak<Inner>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Locks a mutex that a panicking waker may have poisoned; a list of numbers is never left
+/// Locks a mutex that a panicking waker may have poisoned; a list of ids is never left
 /// half-written.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a task's `Waker` holds. A `Waker` must be `Send` and `Sync`, so it cannot hold the
-/// task or the loop (both `Rc`); it holds the task's number and the loop's [`Inbox`].
+/// task or the loop (both `Rc`); it holds the task's id and the loop's [`Inbox`].
 struct TaskWaker {
-    task: u64,
+    task: TaskId,
     inbox: Arc<Inbox>,
 }
 

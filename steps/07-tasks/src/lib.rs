@@ -12,7 +12,7 @@
 
 use std::any::type_name_of_val;
 use std::cell::{Cell, OnceCell, RefCell, RefMut};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -44,9 +44,9 @@ use lifecycle::Running;
 pub use lifecycle::{get_running_loop, run, run_with};
 use selectors::{DefaultSelector, Events, Selector};
 pub use sockets::{connect_nonblocking, listen};
-use task::AnyTask;
 pub use task::Join;
 pub use task::Task;
+use task::{AnyTask, TaskId, Tasks};
 pub use timers::TimerHandle;
 use timers::{FOREVER, TimerHeap};
 use trace::{Answer, Direction, Fds, Name, Timeout, Until};
@@ -63,8 +63,8 @@ pub struct EventLoop {
 
 #[derive(Default)]
 struct Inner {
-    /// Callbacks ready to run, oldest first (asyncio's `_ready`).
-    ready: RefCell<VecDeque<Handle>>,
+    /// Callbacks and task steps ready to run, oldest first (asyncio's `_ready`).
+    ready: RefCell<VecDeque<Ready>>,
     /// Timers not yet due, earliest deadline on top (asyncio's `_scheduled`).
     scheduled: RefCell<TimerHeap>,
     /// Descriptors watched for reading, and their callbacks.
@@ -73,10 +73,8 @@ struct Inner {
     writers: RefCell<BTreeMap<RawFd, Watch>>,
     /// What waits for the watched descriptors (asyncio's `_selector`); `None` once closed.
     selector: RefCell<Option<Box<dyn Selector>>>,
-    /// Tasks not finished yet, by number: wakers name tasks by number (asyncio's `_all_tasks`).
-    tasks: RefCell<HashMap<u64, Rc<dyn AnyTask>>>,
-    /// How many tasks were ever created: the next task's number.
-    task_count: Cell<u64>,
+    /// Tasks not finished yet: wakers name tasks by id, since they cannot hold them.
+    tasks: RefCell<Tasks>,
     /// Where wakers leave the tasks to step; made with the first task.
     inbox: OnceCell<Arc<Inbox>>,
     /// How many iterations in a row did not ask the selector, since work was ready.
@@ -133,14 +131,11 @@ impl EventLoop {
 
     /// [`call_soon`](Self::call_soon) for the loop's wrapper of someone's callback: the
     /// handle, and so the trace, bear their function's `name`, not the wrapper's.
-    pub(crate) fn call_soon_named(
-        &self,
-        name: &'static str,
-        callback: impl FnOnce() + 'static,
-    ) -> Handle {
+    fn call_soon_named(&self, name: &'static str, callback: impl FnOnce() + 'static) -> Handle {
         self.check_closed();
         let handle = Handle::new(name, callback);
-        self.inner.ready.borrow_mut().push_back(handle.clone());
+        let ready = Ready::Callback(handle.clone());
+        self.inner.ready.borrow_mut().push_back(ready);
         handle
     }
 
@@ -345,22 +340,26 @@ impl EventLoop {
         if self.selector_is_due() {
             self.wait(self.timeout());
         }
-        let now = self.time();
-        while let Some(handle) = self.pop_due(now) {
-            self.trace(format_args!("timer {} is due", Name(handle.inner.name)));
-            self.inner.ready.borrow_mut().push_back(handle);
+        // Only timers need the clock: an iteration with none does not pay for reading it.
+        if self.inner.scheduled.borrow().len() > 0 {
+            let now = self.time();
+            while let Some(handle) = self.pop_due(now) {
+                self.trace(format_args!("timer {} is due", Name(handle.inner.name)));
+                let ready = Ready::Callback(handle);
+                self.inner.ready.borrow_mut().push_back(ready);
+            }
         }
 
         let ntodo = self.inner.ready.borrow().len();
         for _ in 0..ntodo {
-            let Some(handle) = self.inner.ready.borrow_mut().pop_front() else {
+            let Some(handle) = self.pop_ready() else {
                 break;
             };
             if handle.cancelled() {
                 continue;
             }
-            self.trace(format_args!("run {}", Name(handle.inner.name)));
-            self.inner.current.set(Some(handle.inner.name));
+            self.trace(format_args!("run {}", Name(handle.name())));
+            self.inner.current.set(Some(handle.name()));
             handle.run();
             self.inner.current.set(None);
         }
@@ -477,6 +476,40 @@ impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.cancelled() { " cancelled" } else { "" };
         write!(f, "<Handle {}{state}>", self.inner.name)
+    }
+}
+
+/// What waits in the ready queue: a callback, or a task's next step. asyncio queues a step as
+/// any callback, `call_soon(task.__step)`; ours queues the task itself, as tokio's run queue
+/// does, so that a step costs no `Handle` and no boxed closure.
+enum Ready {
+    Callback(Handle),
+    Step(Rc<dyn AnyTask>),
+}
+
+impl Ready {
+    /// The callback's name, or the task's async fn's: what the trace shows.
+    fn name(&self) -> &'static str {
+        match self {
+            Ready::Callback(handle) => handle.inner.name,
+            Ready::Step(task) => task.name(),
+        }
+    }
+
+    /// Whether the callback was cancelled; a cancelled task still steps, to end.
+    fn cancelled(&self) -> bool {
+        match self {
+            Ready::Callback(handle) => handle.cancelled(),
+            Ready::Step(_) => false,
+        }
+    }
+
+    /// Runs the callback, or steps the task.
+    fn run(self) {
+        match self {
+            Ready::Callback(handle) => handle.run(),
+            Ready::Step(task) => task.step(),
+        }
     }
 }
 

@@ -30,11 +30,11 @@ impl EventLoop {
         // The tasks still pending are cancelled at once: their async fns are dropped. Their
         // cleanup may start tasks: those go too, or they would keep the loop alive in a cycle.
         loop {
-            let tasks = std::mem::take(&mut *self.inner.tasks.borrow_mut());
+            let tasks = self.inner.tasks.borrow_mut().take_all();
             if tasks.is_empty() {
                 break;
             }
-            for task in tasks.into_values() {
+            for task in tasks {
                 task.close();
             }
         }

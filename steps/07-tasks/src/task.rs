@@ -19,11 +19,11 @@
 //! Who wakes whom: a [`Future`] that gets its outcome wakes its awaiters in turn with its done
 //! callbacks; a socket's readiness calls the reader callback that holds the waker; a waker
 //! called on the loop's thread schedules the task's step at once, and one called from another
-//! thread leaves the task's number in the [`Inbox`], which the next iteration empties; a step
+//! thread leaves the task's id in the [`Inbox`], which the next iteration empties; a step
 //! polls the async fn, which registers the task's waker again wherever it waits.
 
 use std::any::{Any, type_name};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::future::IntoFuture;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -38,8 +38,10 @@ use crate::trace::{Awaiting, report_panic};
 use crate::{Error, EventLoop, Future, Inbox, Name};
 
 mod join;
+mod table;
 
 pub use join::Join;
+pub(crate) use table::{TaskId, Tasks};
 // ANCHOR_END: header
 
 // ANCHOR: create_task
@@ -51,8 +53,7 @@ impl EventLoop {
         future: F,
     ) -> Task<F::Output> {
         self.check_closed();
-        let id = self.inner.task_count.get();
-        self.inner.task_count.set(id + 1);
+        let id = self.inner.tasks.borrow_mut().new_id();
         let inbox = self.inner.inbox.get_or_init(|| Inbox::new(self));
         let name = type_name::<F::IntoFuture>();
         self.trace(format_args!("create_task Task-{id} {}", Name(name)));
@@ -63,7 +64,8 @@ impl EventLoop {
             coroutine: RefCell::new(Some(Box::pin(future.into_future()))),
             output: RefCell::new(None),
             panic: RefCell::new(None),
-            done: self.create_future(),
+            outcome: RefCell::new(None),
+            done_future: OnceCell::new(),
             waker: inbox.waker(id),
             scheduled: Cell::new(false),
             cancelling: Cell::new(false),
@@ -89,8 +91,8 @@ impl EventLoop {
     }
 
     /// Schedules the next step of task `id`, unless it is over.
-    pub(crate) fn wake_task(&self, id: u64) {
-        let task = self.inner.tasks.borrow().get(&id).cloned();
+    pub(crate) fn wake_task(&self, id: TaskId) {
+        let task = self.inner.tasks.borrow().get(id).cloned();
         if let Some(task) = task {
             task.wakeup();
         }
@@ -123,24 +125,24 @@ impl<T: 'static> Task<T> {
 
     /// Whether the task is over: it returned, panicked, or was cancelled.
     pub fn done(&self) -> bool {
-        self.core.done.done()
+        self.core.done()
     }
 
     /// Whether the task was cancelled.
     pub fn cancelled(&self) -> bool {
-        self.core.done.cancelled()
+        matches!(self.core.result(), Err(Error::Cancelled))
     }
 
     /// Schedules `callback` once the task is done (asyncio's `add_done_callback`), for
     /// `run_until_complete`.
     pub(crate) fn add_done_callback(&self, callback: impl FnOnce(&Future<()>) + 'static) {
-        self.core.done.add_done_callback(callback);
+        self.core.done_future().add_done_callback(callback);
     }
 
     /// The output of a task that is done, for `run_until_complete`: a panic is resumed, so that
     /// it reaches the caller as asyncio re-raises an exception.
     pub(crate) fn into_output(self) -> T {
-        match self.core.done.result() {
+        match self.core.result() {
             Ok(()) => self.core.take_output(),
             Err(Error::Panicked(message)) => match self.core.panic.take() {
                 Some(panic) => resume_unwind(panic),
@@ -155,7 +157,8 @@ impl<T: 'static> Task<T> {
 // ANCHOR: task_core
 /// The loop's side of a task: the async fn being driven, and where its output goes.
 struct TaskCore<T> {
-    id: u64,
+    /// Its number, as the trace shows it, and its slot in the loop's table of tasks.
+    id: TaskId,
     /// The async fn's type name, such as `main::answer_slowly::{{closure}}`: what the task runs.
     name: &'static str,
     event_loop: EventLoop,
@@ -165,9 +168,12 @@ struct TaskCore<T> {
     output: RefCell<Option<T>>,
     /// What the async fn panicked with, to resume the panic in `run_until_complete`.
     panic: RefCell<Option<Box<dyn Any + Send>>>,
-    /// Finished when the task is over: `Ok(())` with its output in `output`, an error if it
-    /// panicked, cancelled if it was. It tells awaiters, as asyncio's task-as-future does.
-    done: Future<()>,
+    /// How the task ended, once it has: `Ok(())` with its output in `output`, an error if it
+    /// panicked, `Err(Error::Cancelled)` if it was.
+    outcome: RefCell<Option<Result<(), Error>>>,
+    /// A future finished with the outcome, that tells awaiters, as asyncio's task-as-future
+    /// does; made for the first awaiter, since most tasks have none (see `done_future`).
+    done_future: OnceCell<Future<()>>,
     waker: Waker,
     /// Whether a step is already scheduled: a task woken twice before it runs steps once.
     scheduled: Cell<bool>,
@@ -187,6 +193,10 @@ pub(crate) trait AnyTask {
     /// Schedules the task's next step, unless one is already scheduled
     /// (asyncio's `Task.__wakeup`).
     fn wakeup(self: Rc<Self>);
+    /// Polls the async fn once (asyncio's `Task.__step`).
+    fn step(self: Rc<Self>);
+    /// The async fn's type name: what the trace shows.
+    fn name(&self) -> &'static str;
     /// Asks the task to stop; its next step drops its future.
     fn cancel(&self) -> bool;
     /// Drops the async fn now, and marks the task cancelled: for a loop that closes.
@@ -201,14 +211,14 @@ impl<T: 'static> AnyTask for TaskCore<T> {
     fn wakeup(self: Rc<Self>) {
         if !self.scheduled.replace(true) {
             let event_loop = self.event_loop.clone();
-            event_loop.call_soon_step(self.name, move || self.step());
+            event_loop.call_soon_step(self);
         }
     }
     // ANCHOR_END: wakeup
 
     // ANCHOR: cancel
     fn cancel(&self) -> bool {
-        if self.done.done() {
+        if self.done() {
             return false;
         }
         self.cancelling.set(true);
@@ -244,16 +254,17 @@ impl<T: 'static> AnyTask for TaskCore<T> {
     }
 
     fn done(&self) -> bool {
-        self.done.done()
+        self.outcome.borrow().is_some()
     }
-}
-// ANCHOR_END: cancel
 
-// ANCHOR: step
-impl<T: 'static> TaskCore<T> {
-    /// Polls the async fn once (asyncio's `Task.__step`): take it out, poll it, put it back
-    /// while it is pending, or end the task. While it is pending, whatever it waits for holds
-    /// `self.waker`.
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    // ANCHOR_END: cancel
+
+    // ANCHOR: step
+    /// asyncio's `Task.__step`: take the async fn out, poll it once, put it back while it is
+    /// pending, or end the task. While it is pending, whatever it waits for holds `self.waker`.
     fn step(self: Rc<Self>) {
         self.scheduled.set(false);
         let Some(mut coroutine) = self.coroutine.take() else {
@@ -277,9 +288,11 @@ impl<T: 'static> TaskCore<T> {
             Err(panic) => self.end_panicked(panic),
         }
     }
-    // ANCHOR_END: step
+}
+// ANCHOR_END: step
 
-    // ANCHOR: poll
+// ANCHOR: poll
+impl<T: 'static> TaskCore<T> {
     /// Polls the async fn as the current task, with a fresh budget; a panic is caught, so that
     /// it ends this task and not the loop.
     fn poll(
@@ -302,7 +315,7 @@ impl<T: 'static> TaskCore<T> {
             Some(shared) => shared.settle(Ok(output)),
             None => *self.output.borrow_mut() = Some(output),
         }
-        drop(self.done.set_result(()));
+        self.finish(Ok(()));
         self.trace_step(format_args!("Ready"));
         self.forget();
     }
@@ -318,7 +331,7 @@ impl<T: 'static> TaskCore<T> {
         if let Some(shared) = self.shared.take() {
             shared.settle(Err(Error::Cancelled));
         }
-        self.done.cancel();
+        self.finish(Err(Error::Cancelled));
         self.trace_step(format_args!("{how}"));
         self.forget();
     }
@@ -333,14 +346,42 @@ impl<T: 'static> TaskCore<T> {
         if let Some(shared) = self.shared.take() {
             shared.settle(Err(Error::Panicked(message.clone())));
         }
-        drop(self.done.set_exception(Error::Panicked(message)));
+        self.finish(Err(Error::Panicked(message)));
         self.trace_step(format_args!("panicked"));
         self.forget();
     }
 
+    /// Keeps how the task ended, and tells its awaiters, if it has any.
+    fn finish(&self, outcome: Result<(), Error>) {
+        *self.outcome.borrow_mut() = Some(outcome.clone());
+        if let Some(done) = self.done_future.get() {
+            done.settle(outcome);
+        }
+    }
+
+    /// The future that tells awaiters the task is over, made on first use: finished already
+    /// if the task is.
+    fn done_future(&self) -> &Future<()> {
+        self.done_future.get_or_init(|| {
+            let done = self.event_loop.create_future();
+            if let Some(outcome) = self.outcome.borrow().clone() {
+                done.settle(outcome);
+            }
+            done
+        })
+    }
+
+    /// How the task ended, as a future's `result`: [`Error::NotReady`] while it runs.
+    fn result(&self) -> Result<(), Error> {
+        self.outcome
+            .borrow()
+            .clone()
+            .unwrap_or(Err(Error::NotReady))
+    }
+
     /// The loop forgets a task that is over.
     fn forget(&self) {
-        let finished = self.event_loop.inner.tasks.borrow_mut().remove(&self.id);
+        let finished = self.event_loop.inner.tasks.borrow_mut().remove(self.id);
         drop(finished);
     }
 

@@ -10,7 +10,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use crate::selectors::Events;
-use crate::{EventLoop, Watch};
+use crate::{EventLoop, TaskId, Watch};
 
 /// `println!`, for output that someone may stop reading (`just run 3 | head -1`). Rust ignores
 /// SIGPIPE, so a write to a closed pipe fails with `BrokenPipe`, and `println!` would panic:
@@ -167,7 +167,7 @@ impl fmt::Display for Awaiting {
 /// Reports on stderr that task `id`, running the async fn `name`, panicked, and returns the
 /// panic's message. Not with `eprintln!`, which panics when stderr is gone (a closed pipe):
 /// that panic would escape the step, and leave the task forever half-stepped.
-pub(crate) fn report_panic(id: u64, name: &str, panic: &dyn Any) -> String {
+pub(crate) fn report_panic(id: TaskId, name: &str, panic: &dyn Any) -> String {
     let message = panic_message(panic);
     let function = name.trim_end_matches("::{{closure}}");
     let function = function.rsplit("::").next().unwrap_or(function);

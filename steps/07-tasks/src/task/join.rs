@@ -16,7 +16,7 @@ impl<T: 'static> IntoFuture for Task<T> {
 
     fn into_future(self) -> Join<T> {
         Join {
-            wait: self.core.done.clone().into_future(),
+            wait: self.core.done_future().clone().into_future(),
             core: self.core,
         }
     }
@@ -37,7 +37,7 @@ impl<T: 'static> std::future::Future for Join<T> {
         ready!(this.wait.poll_done(cx, move || {
             task.cancel();
         }));
-        Poll::Ready(this.core.done.result().map(|()| this.core.take_output()))
+        Poll::Ready(this.core.result().map(|()| this.core.take_output()))
     }
 }
 
@@ -50,7 +50,7 @@ impl<T: 'static> From<Task<T>> for Future<T> {
         let future = core.event_loop.create_future();
         let task = core.clone();
         future.become_task_future(move || task.cancel());
-        match core.done.result() {
+        match core.result() {
             Err(Error::NotReady) => *core.shared.borrow_mut() = Some(future.clone()),
             Ok(()) => future.settle(Ok(core.take_output())),
             Err(error) => future.settle(Err(error)),
