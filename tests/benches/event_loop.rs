@@ -7,18 +7,19 @@
 
 use std::time::{Duration, Instant};
 
-/// Runs `work` (which does `count` operations) a few times and prints the best time per operation.
+/// Runs `work` (which does `count` operations) five times and prints the median time per
+/// operation, with the fastest and slowest run.
 fn report(step: &str, name: &str, count: u32, mut work: impl FnMut()) {
-    let best = (0..5)
+    let mut per_op: Vec<f64> = (0..5)
         .map(|_| {
             let start = Instant::now();
             work();
-            start.elapsed()
+            start.elapsed().as_secs_f64() * 1e9 / f64::from(count)
         })
-        .min()
-        .unwrap_or(Duration::ZERO);
-    let per_op = best.as_secs_f64() * 1e9 / f64::from(count);
-    println!("{step:<18} {name:<28} {per_op:>9.1} ns");
+        .collect();
+    per_op.sort_by(f64::total_cmp);
+    let (median, min, max) = (per_op[2], per_op[0], per_op[4]);
+    println!("{step:<18} {name:<28} {median:>9.1} ns ({min:.1}–{max:.1})");
 }
 
 macro_rules! schedule_soon {

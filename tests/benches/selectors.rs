@@ -7,7 +7,7 @@
 //! end, read back by a reader callback on the first: two waits of the loop. Each measurement
 //! makes up to 20,000 round trips, and stops after 0.2 s, since select and poll get slow with
 //! many idle descriptors. The selectors are measured in turn, round after round, and the table
-//! shows the median of the rounds.
+//! shows the median of the rounds, with the fastest and slowest below it.
 
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
@@ -29,10 +29,12 @@ fn main() {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("the soft limit can be raised");
     }
     let names = selectors::available();
-    println!("ns per round trip through step 6's loop (median of {ROUNDS} rounds)");
+    println!(
+        "ns per round trip through step 6's loop (median of {ROUNDS} rounds; below it, min–max)"
+    );
     print!("{:<8}", "idle");
     for name in &names {
-        print!("{name:>10}");
+        print!("{name:>20}");
     }
     println!();
     for idle in IDLE {
@@ -42,12 +44,26 @@ fn main() {
                 samples.push(round_trip(name, idle, hard));
             }
         }
+        let samples: Vec<Vec<f64>> = samples
+            .into_iter()
+            .map(|mut samples| {
+                samples.sort_by(f64::total_cmp);
+                samples
+            })
+            .collect();
         print!("{idle:<8}");
-        for mut samples in samples {
-            samples.sort_by(f64::total_cmp);
+        for samples in &samples {
             match samples[ROUNDS / 2] {
-                ns if ns.is_nan() => print!("{:>10}", "—"),
-                ns => print!("{ns:>10.0}"),
+                ns if ns.is_nan() => print!("{:>20}", "—"),
+                ns => print!("{ns:>20.0}"),
+            }
+        }
+        println!();
+        print!("{:<8}", "");
+        for samples in &samples {
+            match (samples[0], samples[ROUNDS - 1]) {
+                (min, _) if min.is_nan() => print!("{:>20}", ""),
+                (min, max) => print!("{:>20}", format!("{min:.0}–{max:.0}")),
             }
         }
         println!();

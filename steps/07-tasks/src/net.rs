@@ -135,12 +135,17 @@ impl<S: AsFd + AsRawFd + 'static> Registered<S> {
                     let wake = move || {
                         // The selector reports the socket: the next operation tries again.
                         slot.ready.set(true);
-                        let wakers = slot.wakers.take();
+                        let mut wakers = slot.wakers.take();
                         if wakers.is_empty() {
                             slot.watched.set(false);
                             remove_interest(&lp, fd, interest);
                         }
-                        wakers.into_iter().for_each(Waker::wake);
+                        wakers.drain(..).for_each(Waker::wake);
+                        // The list keeps its memory for the next wait: no allocation per wake.
+                        let mut list = slot.wakers.borrow_mut();
+                        if list.is_empty() {
+                            *list = wakers;
+                        }
                     };
                     let registered = match interest {
                         Interest::Read => self.event_loop.add_reader(self.socket.clone(), wake),
