@@ -264,3 +264,33 @@ fn the_example_logs_a_line_per_request_as_the_proxy_does() {
         ["GET /items/42?q=pika 200 25 B", "GET /nowhere 404 0 B"]
     );
 }
+
+#[test]
+fn a_request_head_that_never_ends_is_timed_out_on_our_loop_s_timers() {
+    // hyper's limit on reading a head runs on `LoopTimer`; 30 s in the example, 0.2 s here.
+    let (bound_tx, bound) = mpsc::channel();
+    thread::spawn(move || {
+        step7_tasks::run(async move {
+            let listener = step7_tasks::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            bound_tx.send(listener.local_addr().unwrap()).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper_util::service::TowerToHyperService::new(web::app());
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(web::LoopTimer)
+                .header_read_timeout(Duration::from_millis(200))
+                .serve_connection(web::Io::new(stream), service);
+            drop(connection.await);
+        })
+    });
+    let mut client = TcpStream::connect(bound.recv().unwrap()).unwrap();
+    client.set_read_timeout(Some(HANG)).unwrap();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: slow\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let outcome = client.read_to_end(&mut answer);
+    assert!(
+        outcome.is_ok(),
+        "the server should close a connection whose head never ends: {outcome:?}"
+    );
+}
