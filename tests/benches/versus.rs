@@ -42,7 +42,8 @@
 //! user rows are estimates, hence their wider spread.
 //!
 //! `-- --rounds N` runs N rounds (7 by default). `-- --echo ours` (or `tokio`) runs only that
-//! echo server, for 20,000 round trips on one connection, to watch with `strace -f` by hand.
+//! echo server, for 20,000 round trips on one connection (`--connections N`: on each of N), to
+//! watch with `strace -f` or `perf record -p` by hand.
 
 use std::env;
 use std::time::{Duration, Instant};
@@ -197,7 +198,9 @@ fn main() {
         }
     }
     if let Some(kind) = option("--echo") {
-        return echo_by_hand(kind);
+        let connections =
+            option("--connections").map_or(1, |n| n.parse().expect("--connections takes a number"));
+        return echo_by_hand(kind, connections);
     }
     let rounds = option("--rounds").map_or(ROUNDS, |n| n.parse().expect("--rounds takes a number"));
     let started = Instant::now();
@@ -473,12 +476,13 @@ fn web_cost(client: &Runtime, server: &mut Server, connections: usize) -> [f64; 
 
 /// `-- --echo ours` (or `tokio`): that echo server alone, 20,000 round trips on one
 /// connection, for `strace -f` by hand.
-fn echo_by_hand(kind: &str) {
+fn echo_by_hand(kind: &str, connections: usize) {
     let command = servers::command("--serve-echo", kind);
     let mut server = Server::start(command, None).expect("the echo server starts");
+    println!("--echo {kind}: the server is process {}", server.pid());
     let load = EchoLoad {
-        name: "1 connection",
-        busy: 1,
+        name: "by hand",
+        busy: connections,
         idle: 0,
         each: 20_000,
     };
