@@ -247,6 +247,7 @@ fn main() {
         }
     }
     eprintln!("counting the servers' system calls");
+    let plural = if rounds == 1 { "" } else { "s" };
     let mut counted = Counted::default();
     let (echo_syscalls, web_syscalls) = contenders.count_syscalls(&mut counted);
 
@@ -255,7 +256,7 @@ fn main() {
     table::print(
         &format!(
             "In this process (Python's in its own), ns per operation, lower is better; \
-             median (min–max) of {rounds} rounds:"
+             median (min–max) of {rounds} round{plural}:"
         ),
         &header,
         micro_rows.iter().map(Row::cells).collect(),
@@ -291,7 +292,7 @@ fn main() {
     }
     println!("\n{}", counted.said());
     let seconds = started.elapsed().as_secs_f64();
-    println!("\n{rounds} rounds in {seconds:.0} s.");
+    println!("\n{rounds} round{plural} in {seconds:.0} s.");
 }
 
 /// Everything measured beside our loop, by column (ours, tokio, asyncio, uvloop): Python's
