@@ -46,17 +46,7 @@ async fn echo_on_ours(stream: TcpStream) {
 
 /// `--serve-echo tokio`: the same, on tokio's current-thread runtime.
 pub fn serve_echo_on_tokio() {
-    crate::current_thread().block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        announce(listener.local_addr().expect("its address"));
-        loop {
-            let (stream, _) = listener.accept().await.expect("a connection");
-            stream.set_nodelay(true).expect("no delay, as ours");
-            tokio::spawn(echo_on_tokio(stream));
-        }
-    })
+    serve_on_tokio(echo_on_tokio);
 }
 
 async fn echo_on_tokio(mut stream: tokio::net::TcpStream) {
@@ -80,6 +70,21 @@ pub fn serve_web_on_ours() {
 
 /// `--serve-web tokio`: the same app on tokio's current-thread runtime, with hyper's tokio glue.
 pub fn serve_web_on_tokio() {
+    serve_on_tokio(|stream| async move {
+        let service = hyper_util::service::TowerToHyperService::new(web::app());
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        drop(connection.await);
+    });
+}
+
+/// Listens on tokio's current-thread runtime, prints the port, and serves each connection in
+/// a task of its own, with no delay on its writes, as ours.
+fn serve_on_tokio<F>(serve: impl Fn(tokio::net::TcpStream) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     crate::current_thread().block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -88,13 +93,7 @@ pub fn serve_web_on_tokio() {
         loop {
             let (stream, _) = listener.accept().await.expect("a connection");
             stream.set_nodelay(true).expect("no delay, as ours");
-            let service = hyper_util::service::TowerToHyperService::new(web::app());
-            tokio::spawn(async move {
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-                drop(connection.await);
-            });
+            tokio::spawn(serve(stream));
         }
     })
 }
