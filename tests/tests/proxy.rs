@@ -2,8 +2,8 @@
 //! served at once, bad requests get a clear answer, and nothing a client or an origin does stops
 //! the proxy from serving the next client.
 //!
-//! Everything runs in this process on 127.0.0.1: the proxy on a loop of its own thread, origins
-//! as small blocking servers. Waits end on channels, joins and reads, never on a guessed sleep,
+//! Everything runs on 127.0.0.1, and in this process unless a test says why not: the proxy on a
+//! loop of its own thread, origins as small blocking servers. Waits end on channels, joins and reads, never on a guessed sleep,
 //! and every read gives up after [`HANG`], so a bug fails a test instead of hanging it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -223,12 +223,14 @@ macro_rules! proxy_tests {
                 assert_eq!(body, b"hop\n");
             }
 
+            /// The proxy runs as its own program here: with the clients and the origin beside it,
+            /// its 400 sockets would be numbered past the 1024 that `select` can watch.
             #[test]
             fn two_hundred_clients_at_once_each_get_their_own_answer() {
                 let _descriptors = all_descriptors();
-                allow_descriptors(1024);
+                allow_descriptors(4096);
                 let (origin, _heard) = start_origin();
-                let proxy = start_proxy(Config::default());
+                let (_program, proxy) = start_proxy_program(&["--selector", $selector]);
 
                 let clients: Vec<_> = (0..200)
                     .map(|number| {
@@ -240,7 +242,8 @@ macro_rules! proxy_tests {
                             let (head, body) = read_answer(&mut client);
                             assert!(
                                 head.starts_with("HTTP/1.1 200 OK\r\n"),
-                                "client {number}: {head}"
+                                "client {number}: {head}{}",
+                                String::from_utf8_lossy(&body)
                             );
                             assert_eq!(body, format!("you asked for {path}\n").as_bytes());
                         })
@@ -1018,8 +1021,8 @@ fn assert_good_request(proxy: SocketAddr, origin: SocketAddr) {
 }
 
 /// Taken by every test but the one with 200 clients, which takes [`all_descriptors`]: that one
-/// holds some 800 descriptors at its peak, and a test beside it could be pushed past the 1024
-/// that `select` can watch.
+/// holds some 400 descriptors in this process at its peak, and would push the sockets of a
+/// proxy beside it past the 1024 that `select` can watch.
 fn some_descriptors() -> RwLockReadGuard<'static, ()> {
     DESCRIPTORS.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -1043,6 +1046,30 @@ fn allow_descriptors(wanted: u64) {
 
 /// The proxy's program, killed when dropped.
 struct ProxyProcess(std::process::Child);
+
+/// Starts the proxy's program on an address the system picks, with `options`, and returns it
+/// with that address, read from the first line of its log. The rest of the log is left in the
+/// pipe, unread.
+fn start_proxy_program(options: &[&str]) -> (ProxyProcess, SocketAddr) {
+    let mut proxy = ProxyProcess(
+        workshop_tests::step_program("step7-tasks")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(options)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the proxy can be started"),
+    );
+    let mut output = BufReader::new(proxy.0.stdout.as_mut().expect("the proxy's output"));
+    let mut first = String::new();
+    output.read_line(&mut first).unwrap();
+    let address = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split([',', '\n']).next())
+        .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
+    (proxy, address.parse().unwrap())
+}
 
 impl Drop for ProxyProcess {
     fn drop(&mut self) {
@@ -1176,23 +1203,7 @@ fn small_receive_buffer(proxy: SocketAddr) -> TcpStream {
 fn a_log_that_nobody_reads_does_not_stop_the_proxy() {
     let _descriptors = some_descriptors();
     let (origin, _heard) = start_origin();
-    let mut proxy = ProxyProcess(
-        workshop_tests::step_program("step7-tasks")
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the proxy can be started"),
-    );
-    let mut output = BufReader::new(proxy.0.stdout.take().expect("the proxy's output"));
-    let mut first = String::new();
-    output.read_line(&mut first).unwrap();
-    let address = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split([',', '\n']).next())
-        .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
-    let address: SocketAddr = address.parse().unwrap();
+    let (_proxy, address) = start_proxy_program(&[]);
     // From here on, nobody reads the proxy's output. A pipe holds 64 KiB or less, eight of
     // these log lines with their 8 KiB targets, and the proxy must go on serving when it is full.
     let path = format!("/long?{}", "x".repeat(8 * 1024));
@@ -1211,5 +1222,4 @@ fn a_log_that_nobody_reads_does_not_stop_the_proxy() {
         );
     }
     assert_good_request(address, origin);
-    drop(output);
 }
