@@ -12,11 +12,11 @@ pub mod timeline;
 
 use std::cell::Cell;
 use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
@@ -95,6 +95,40 @@ pub const PACKAGES: [&str; 7] = [
     "step6-select",
     "step7-tasks",
 ];
+
+/// A server program started for a test, killed when the test ends, however it ends. What it
+/// prints is read line by line; its stderr is thrown away.
+pub struct Started {
+    child: Child,
+    output: BufReader<ChildStdout>,
+}
+
+impl Started {
+    /// Starts `command`, a step's program or example.
+    pub fn start(command: &mut Command) -> Started {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("{command:?} can be started: {error}"));
+        let output = BufReader::new(child.stdout.take().expect("its stdout is piped"));
+        Started { child, output }
+    }
+
+    /// The next line it prints, without the line's end.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        line.trim_end().to_string()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Runs the step's program with `args` and returns what it printed on stdout.
 ///

@@ -1,9 +1,8 @@
 //! What every step's program says when asked for help or given nonsense, as a learner runs it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use workshop_tests::{PACKAGES, step_program, workspace_root};
+use workshop_tests::{PACKAGES, Started, step_program, workspace_root};
 
 fn run(package: &str, args: &[&str]) -> Output {
     step_program(package)
@@ -66,34 +65,11 @@ fn the_justfile_refuses_a_step_that_does_not_exist() {
     }
 }
 
-/// A program started for a test, killed when the test ends, however it ends.
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_proxy_on_every_address_suggests_one_a_client_can_use() {
     let lines = workshop_tests::within_hang("the proxy's first lines", || {
-        let mut proxy = Started(
-            step_program("step7-tasks")
-                .args(["--listen", "0.0.0.0:0"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the proxy can be started"),
-        );
-        let stdout = proxy.0.stdout.take().expect("the proxy's output");
-        let lines: Vec<String> = BufReader::new(stdout)
-            .lines()
-            .take(2)
-            .map(Result::unwrap)
-            .collect();
-        lines
+        let mut proxy = Started::start(step_program("step7-tasks").args(["--listen", "0.0.0.0:0"]));
+        [proxy.line(), proxy.line()]
     });
     let port = lines[0]
         .strip_prefix("proxy listening on http://0.0.0.0:")
@@ -108,18 +84,13 @@ fn a_proxy_on_every_address_suggests_one_a_client_can_use() {
 #[test]
 fn the_proxy_takes_its_limits_before_or_after_listen_and_names_what_it_refuses() {
     let first = workshop_tests::within_hang("the proxy's first line", || {
-        let mut proxy = Started(
-            step_program("step7-tasks")
-                .args(["--listen", "127.0.0.1:0", "--send-timeout", "5"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the proxy can be started"),
-        );
-        let stdout = proxy.0.stdout.take().expect("the proxy's output");
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).unwrap();
-        first
+        Started::start(step_program("step7-tasks").args([
+            "--listen",
+            "127.0.0.1:0",
+            "--send-timeout",
+            "5",
+        ]))
+        .line()
     });
     assert!(
         first.starts_with("proxy listening on http://127.0.0.1:"),

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use step7_tasks::proxy::{Config, MAX_HEAD_BYTES, serve};
 use step7_tasks::{EventLoop, selectors};
-use workshop_tests::{HANG, curl, exchange, known_body};
+use workshop_tests::{HANG, Started, curl, exchange, known_body};
 
 /// Every test, on the selector named `$selector`: the proxy must behave the same on each.
 macro_rules! proxy_tests {
@@ -1044,38 +1044,22 @@ fn allow_descriptors(wanted: u64) {
     }
 }
 
-/// The proxy's program, killed when dropped.
-struct ProxyProcess(std::process::Child);
-
 /// Starts the proxy's program on an address the system picks, with `options`, and returns it
 /// with that address, read from the first line of its log. The rest of the log is left in the
 /// pipe, unread.
-fn start_proxy_program(options: &[&str]) -> (ProxyProcess, SocketAddr) {
-    let mut proxy = ProxyProcess(
+fn start_proxy_program(options: &[&str]) -> (Started, SocketAddr) {
+    let mut proxy = Started::start(
         workshop_tests::step_program("step7-tasks")
             .args(["--listen", "127.0.0.1:0"])
-            .args(options)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the proxy can be started"),
+            .args(options),
     );
-    let mut output = BufReader::new(proxy.0.stdout.as_mut().expect("the proxy's output"));
-    let mut first = String::new();
-    output.read_line(&mut first).unwrap();
+    let first = proxy.line();
     let address = first
         .split("http://")
         .nth(1)
-        .and_then(|rest| rest.split([',', '\n']).next())
+        .and_then(|rest| rest.split(',').next())
         .unwrap_or_else(|| panic!("the proxy's first line: {first}"));
     (proxy, address.parse().unwrap())
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use step7_tasks::get_running_loop;
-use workshop_tests::{HANG, curl};
+use workshop_tests::{HANG, Started, curl};
 
 // The example's `main` is for `cargo run`; the tests use the rest of it.
 #[allow(dead_code)]
@@ -214,34 +213,12 @@ fn a_handler_dropped_before_its_answer_stops_the_work_it_waits_for() {
     );
 }
 
-/// The example's program, killed when the test ends, however it ends.
-struct Started(std::process::Child);
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_example_logs_a_line_per_request_as_the_proxy_does() {
     let lines = workshop_tests::within_hang("the example's log", || {
-        let mut web = Started(
-            workshop_tests::step_example("web")
-                .args(["--listen", "127.0.0.1:0"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("the example can be started"),
-        );
-        let mut output = BufReader::new(web.0.stdout.take().expect("the example's output"));
-        let mut line = || {
-            let mut line = String::new();
-            output.read_line(&mut line).unwrap();
-            line.trim_end().to_string()
-        };
-        let first = line();
+        let mut web =
+            Started::start(workshop_tests::step_example("web").args(["--listen", "127.0.0.1:0"]));
+        let first = web.line();
         let server: SocketAddr = first
             .strip_prefix("serving the talk's app on http://")
             .unwrap_or_else(|| panic!("the first line: {first}"))
@@ -249,7 +226,7 @@ fn the_example_logs_a_line_per_request_as_the_proxy_does() {
             .unwrap();
         curl_get(server, "/items/42?q=pika");
         curl_get(server, "/nowhere");
-        [line(), line()]
+        [web.line(), web.line()]
     });
     let logged = regex::Regex::new(r"^(\S+ \S+ \d{3} \d+ B) \d+\.\d\d s$").unwrap();
     let logged: Vec<&str> = lines
