@@ -3,8 +3,9 @@
 //! the proxy from serving the next client.
 //!
 //! Everything runs on 127.0.0.1, and in this process unless a test says why not: the proxy on a
-//! loop of its own thread, origins as small blocking servers. Waits end on channels, joins and reads, never on a guessed sleep,
-//! and every read gives up after [`HANG`], so a bug fails a test instead of hanging it.
+//! loop of its own thread, origins as small blocking servers. Waits end on channels, joins and
+//! reads, never on a guessed sleep, and every read gives up after [`HANG`], so a bug fails a
+//! test instead of hanging it.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -1048,12 +1049,16 @@ fn allow_descriptors(wanted: u64) {
 /// with that address, read from the first line of its log. The rest of the log is left in the
 /// pipe, unread.
 fn start_proxy_program(options: &[&str]) -> (Started, SocketAddr) {
-    let mut proxy = Started::start(
-        workshop_tests::step_program("step7-tasks")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(options),
-    );
-    let first = proxy.line();
+    let options: Vec<String> = options.iter().map(|option| option.to_string()).collect();
+    let (proxy, first) = workshop_tests::within_hang("the proxy's first line", move || {
+        let mut proxy = Started::start(
+            workshop_tests::step_program("step7-tasks")
+                .args(["--listen", "127.0.0.1:0"])
+                .args(options),
+        );
+        let first = proxy.line();
+        (proxy, first)
+    });
     let address = first
         .split("http://")
         .nth(1)
